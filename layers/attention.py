@@ -1,0 +1,293 @@
+"""Attention, written from tensor primitives.
+
+Shape legend: B batch, T time (Tq queries, Tk keys), D model width, H heads, Dh head width (D = H·Dh).
+
+Mask contract (the whole project's): a padding mask is a bool tensor, True where the token is real and
+False on padding. It is given per key as (B, Tk) and broadcast to (B, 1, ..., 1, Tk), so padding keys are
+never attended to; a mask already shaped like the scores, (..., Tq, Tk) or broadcastable to it, is used as
+it is. Causal masking is a flag, never a tensor the caller builds. A query that can see no key at all (an
+all-padding sequence) gets zero weights and a zero output, never NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from layers.kv_cache import KVCache
+
+AttentionImpl = Literal["manual", "sdpa"]
+
+
+def visible_keys(mask: Tensor | None, causal: bool, q: Tensor, k: Tensor) -> Tensor | None:
+    """Which keys each query may attend to: a bool tensor broadcastable to the scores (..., Tq, Tk).
+
+    Combines the padding mask (True = real key) with the causal rule. With fewer queries than keys (the
+    last Tq positions of a sequence whose earlier keys come from a cache) query i sits at absolute
+    position Tk - Tq + i and sees keys 0 … Tk - Tq + i. Returns None when nothing is masked.
+    """
+    tq, tk = q.shape[-2], k.shape[-2]
+    allowed = None
+    if mask is not None:
+        allowed = _broadcast_padding_mask(mask, q, tk)
+    if causal:
+        tril = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(diagonal=tk - tq)  # (Tq, Tk)
+        allowed = tril if allowed is None else allowed & tril
+    return allowed
+
+
+def _broadcast_padding_mask(mask: Tensor, q: Tensor, tk: int) -> Tensor:
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"attention mask must be a bool tensor (True = real token), got dtype {mask.dtype}; "
+            "convert with mask.bool() or (mask != 0)"
+        )
+    if mask.dim() == 2:  # (B, Tk): one flag per key
+        if mask.shape != (q.shape[0], tk):
+            raise ValueError(
+                f"padding mask of shape {tuple(mask.shape)} does not match (batch, keys) = "
+                f"({q.shape[0]}, {tk})"
+            )
+        return mask.view(mask.shape[0], *([1] * (q.dim() - 2)), tk)  # (B, 1, ..., 1, Tk)
+    if mask.dim() != q.dim() or mask.shape[-1] != tk or mask.shape[-2] not in (1, q.shape[-2]):
+        raise ValueError(
+            f"attention mask of shape {tuple(mask.shape)} fits neither (batch, keys) nor scores of shape "
+            f"(..., {q.shape[-2]}, {tk}) with {q.dim()} dims"
+        )
+    return mask
+
+
+def masking_bias(allowed: Tensor, dtype: torch.dtype) -> Tensor:
+    """0 where a key is visible, a huge negative number where it is not; added to the scores.
+
+    Half the dtype's most negative value: its exp underflows to exactly 0 after softmax, yet adding it to
+    a negative score cannot overflow to -inf (fp16's range is ±65504), so an all-masked row stays finite
+    in every dtype instead of turning into NaN.
+    """
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(
+        ~allowed, torch.finfo(dtype).min / 2
+    )
+
+
+def _some_query_sees_no_key(allowed: Tensor) -> bool:
+    # Checking first lets the common case (every query sees a key) skip a full pass over the weights.
+    # A compiled graph cannot branch on data, so there we always take the (correct) slow path.
+    if torch.compiler.is_compiling():
+        return True
+    return not bool(allowed.any(-1).all())
+
+
+def attention_weights(
+    q: Tensor, k: Tensor, mask: Tensor | None = None, causal: bool = False, scale: float | None = None
+) -> Tensor:
+    """softmax(Q Kᵀ · scale) over the visible keys: (..., Tq, Dh) × (..., Tk, Dh) → (..., Tq, Tk).
+
+    `scale` defaults to 1/√Dh. Masked keys get weight exactly 0; a query with no visible key gets a row of
+    zeros.
+    """
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    # Scaling q (… Tq × Dh numbers) is cheaper than scaling the scores (… Tq × Tk numbers).
+    scores = torch.matmul(q * scale, k.transpose(-2, -1))  # (..., Tq, Tk)
+    allowed = visible_keys(mask, causal, q, k)
+    if allowed is None:
+        return scores.softmax(dim=-1)
+    # At T=256 the scores of a batch are tens of MB and each extra copy costs a trip through the allocator,
+    # so the mask is added in place to the fresh matmul output (matmul's backward does not need it), and
+    # outside autograd: the gradient it would mask is already zero, since a masked key's weight is exactly
+    # 0 and softmax's gradient is proportional to the weight. Adding a bias is several times faster than
+    # masked_fill_ with a broadcast mask.
+    with torch.no_grad():
+        scores.add_(masking_bias(allowed, scores.dtype))
+    weights = scores.softmax(dim=-1)
+    if _some_query_sees_no_key(allowed):
+        weights = weights * allowed.any(dim=-1, keepdim=True)  # such rows were uniform; make them zero
+    return weights
+
+
+def scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    causal: bool = False,
+    scale: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """softmax(Q Kᵀ / √d_k) V over any leading batch dims.
+
+    Args:
+        q: (..., Tq, Dk) queries; k: (..., Tk, Dk) keys; v: (..., Tk, Dv) values.
+        mask: bool, True = real token: (B, Tk) per key, or broadcastable to (..., Tq, Tk).
+        dropout_p: dropout on the weights (pass 0.0 in evaluation, as with F.scaled_dot_product_attention).
+        causal: query i sees keys ≤ i (aligned to the last query when Tq < Tk).
+        scale: defaults to 1/√Dk.
+
+    Returns:
+        values (..., Tq, Dv) and the attention weights (..., Tq, Tk) before dropout.
+    """
+    if q.dim() < 2 or k.dim() != q.dim() or v.dim() != q.dim():
+        raise ValueError(
+            f"q, k, v must share a rank of at least 2 (..., T, D); got {q.dim()}, {k.dim()}, {v.dim()}"
+        )
+    weights = attention_weights(q, k, mask, causal, scale)
+    dropped = F.dropout(weights, dropout_p) if dropout_p > 0 else weights
+    return torch.matmul(dropped, v), weights  # (..., Tq, Dv)
+
+
+def check_input(x: Tensor, d_model: int | None = None) -> None:
+    """A clear error for the two most common misuses: a wrong rank or a wrong feature width."""
+    if x.dim() != 3:
+        width = "D" if d_model is None else d_model
+        raise ValueError(f"expected input of shape (B, T, D) = (batch, time, {width}), got {tuple(x.shape)}")
+    if d_model is not None and x.shape[-1] != d_model:
+        raise ValueError(f"expected last dimension {d_model} (d_model), got input of shape {tuple(x.shape)}")
+
+
+class SimpleSelfAttention(nn.Module):
+    """Parameter-free self-attention: softmax(X Xᵀ) X, each token a weighted mean of the sequence.
+
+    With `scaled=True` the scores are divided by √D. (B, T, D) → (B, T, D); `mask` (B, T), True = real.
+    """
+
+    def __init__(self, scaled: bool = False) -> None:
+        super().__init__()
+        self.scaled = scaled
+
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, return_weights: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        check_input(x)
+        scale = x.shape[-1] ** -0.5 if self.scaled else 1.0
+        out, weights = scaled_dot_product_attention(x, x, x, mask, scale=scale)  # (B, T, D), (B, T, T)
+        return (out, weights) if return_weights else out
+
+
+class SelfAttention(nn.Module):
+    """One-head self-attention with query, key and value projections W_q, W_k, W_v (D × D), scale 1/√D.
+
+    (B, T, D) → (B, T, D); `mask` (B, T), True = real token.
+    """
+
+    def __init__(self, d_model: int, bias: bool = False) -> None:
+        super().__init__()
+        self.d_model = d_model
+        self.query = nn.Linear(d_model, d_model, bias=bias)
+        self.key = nn.Linear(d_model, d_model, bias=bias)
+        self.value = nn.Linear(d_model, d_model, bias=bias)
+
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, return_weights: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        check_input(x, self.d_model)
+        out, weights = scaled_dot_product_attention(self.query(x), self.key(x), self.value(x), mask)
+        return (out, weights) if return_weights else out
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head self-attention: H heads of width Dh = D/H, each softmax(Q Kᵀ/√Dh) V, then W_o.
+
+    Parameters: W_q, W_k, W_v and W_o, each (H·Dh)×(H·Dh), and their biases: 4·(H·Dh)² + 4·H·Dh in all
+    (4·(H·Dh)² with bias=False). W_q, W_k and W_v are stored stacked in `qkv_proj` (3D × D, the layout of
+    nn.MultiheadAttention's in_proj_weight and GPT-2's c_attn) so one matmul projects all three.
+
+    attn_impl: "manual" runs the hand-built maths of this file; "sdpa" runs the same parameters through
+    torch.nn.functional.scaled_dot_product_attention (fused kernels, same results). Attention weights are
+    only ever computed by the manual path, so `return_weights=True` always takes it.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        causal: bool = False,
+        attn_impl: AttentionImpl = "manual",
+    ) -> None:
+        super().__init__()
+        if n_heads <= 0 or d_model % n_heads != 0:
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        if attn_impl not in ("manual", "sdpa"):
+            raise ValueError(f"attn_impl must be 'manual' or 'sdpa', got {attn_impl!r}")
+        self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
+        self.dropout, self.causal, self.attn_impl = dropout, causal, attn_impl
+        self.qkv_proj = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        """(B, T, H·Dh) → (B, H, T, Dh)."""
+        b, t, _ = x.shape
+        return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, Dh)
+
+    def merge_heads(self, x: Tensor) -> Tensor:
+        """(B, H, T, Dh) → (B, T, H·Dh), the exact inverse of split_heads."""
+        b, _, t, _ = x.shape
+        return x.transpose(1, 2).reshape(b, t, self.d_model)  # (B, T, H·Dh)
+
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values of x, each (B, H, T, Dh)."""
+        check_input(x, self.d_model)
+        q, k, v = self.qkv_proj(x).chunk(3, dim=-1)  # 3 × (B, T, D)
+        return self.split_heads(q), self.split_heads(k), self.split_heads(v)
+
+    def get_attention_weights(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """The weights each head puts on each key: (B, T, D) → (B, H, T, T), rows summing to 1."""
+        q, k, _ = self.project(x)
+        return attention_weights(q, k, mask, self.causal)
+
+    def apply_attention(
+        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Hand-built attention of split heads: (B, H, Tq, Dh) queries → values (B, H, Tq, Dh), weights."""
+        dropout_p = self.dropout if self.training else 0.0
+        return scaled_dot_product_attention(q, k, v, mask, dropout_p, self.causal)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        cache: KVCache | None = None,
+        return_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """(B, T, D) → (B, T, D).
+
+        mask: (B, Tk) bool, True = real token, over all keys (cached ones included).
+        cache: keys and values of earlier positions; this call's are appended to it (generation).
+        return_weights: also return the (B, H, T, Tk) attention weights.
+        """
+        q, k, v = self.project(x)  # (B, H, T, Dh) each
+        if cache is not None:
+            k, v = cache.append(k, v)  # (B, H, Tk, Dh), Tk = cached + T
+        if self.attn_impl == "sdpa" and not return_weights:
+            values = self._fused_attention(q, k, v, mask)
+            weights = None
+        else:
+            values, weights = self.apply_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, Tk)
+        out = self.out_proj(self.merge_heads(values))  # (B, T, D)
+        return (out, weights) if return_weights else out
+
+    def _fused_attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        dropout_p = self.dropout if self.training else 0.0
+        if mask is None and (not self.causal or q.shape[-2] == k.shape[-2]):
+            # is_causal aligns the mask top-left, which is only right when Tq == Tk.
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=self.causal)
+        allowed = visible_keys(mask, self.causal, q, k)  # (B, 1, Tq|1, Tk)
+        values = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
+        # Fused kernels disagree on all-masked rows (NaN or zeros); the contract says zeros.
+        return values * allowed.any(dim=-1, keepdim=True)  # (B, H, Tq, Dh)
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, n_heads={self.n_heads}, causal={self.causal}, impl={self.attn_impl}"
+
+
+__all__ = [
+    "MultiHeadAttention",
+    "SelfAttention",
+    "SimpleSelfAttention",
+    "attention_weights",
+    "scaled_dot_product_attention",
+    "visible_keys",
+]

@@ -1,0 +1,95 @@
+"""The transformer block and its feed-forward network.
+
+Shape legend: B batch, T time, D model width, H heads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Literal
+
+from torch import Tensor, nn
+
+from layers.attention import AttentionImpl, MultiHeadAttention
+from layers.kv_cache import KVCache
+from layers.norm import LayerNorm
+
+NormPlacement = Literal["pre", "post"]
+Activation = Literal["relu", "gelu", "gelu_tanh"]
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,  # the exact erf form (BERT)
+    "gelu_tanh": partial(nn.GELU, approximate="tanh"),  # the tanh approximation (GPT-2's "gelu_new")
+}
+
+
+def build_activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class FeedForward(nn.Module):
+    """Position-wise MLP: linear (D → d_ff, 4·D by default) → activation → dropout → linear (d_ff → D)."""
+
+    def __init__(
+        self, d_model: int, d_ff: int | None = None, activation: Activation = "relu", dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        d_ff = 4 * d_model if d_ff is None else d_ff
+        self.linear1 = nn.Linear(d_model, d_ff)
+        self.activation = build_activation(activation)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(d_ff, d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))  # (B, T, D)
+
+
+class TransformerBlock(nn.Module):
+    """Self-attention and a feed-forward network, each wrapped in dropout, a residual and a LayerNorm.
+
+    post-norm (Vaswani et al.; BERT): x = norm1(x + drop(attn(x))); x = norm2(x + drop(ff(x)))
+    pre-norm (GPT-2; trains deeper stacks without warm-up tricks):
+                                      x = x + drop(attn(norm1(x))); x = x + drop(ff(norm2(x)))
+    The same arrangement, parameter for parameter, as nn.TransformerEncoderLayer(norm_first=norm == "pre").
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        norm: NormPlacement = "pre",
+        dropout: float = 0.0,
+        activation: Activation = "relu",
+        d_ff: int | None = None,
+        causal: bool = False,
+        eps: float = 1e-5,
+        attn_impl: AttentionImpl = "manual",
+    ) -> None:
+        super().__init__()
+        if norm not in ("pre", "post"):
+            raise ValueError(f"norm must be 'pre' or 'post', got {norm!r}")
+        self.norm_placement = norm
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout, causal=causal, attn_impl=attn_impl)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout)
+        self.norm1 = LayerNorm(d_model, eps)
+        self.norm2 = LayerNorm(d_model, eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        cache: KVCache | None = None,
+        return_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """(B, T, D) → (B, T, D); mask (B, Tk) bool, True = real token; weights (B, H, T, Tk) on request."""
+        pre = self.norm_placement == "pre"
+        attended = self.attn(self.norm1(x) if pre else x, mask, cache, return_weights)
+        attended, weights = attended if return_weights else (attended, None)
+        x = x + self.dropout(attended) if pre else self.norm1(x + self.dropout(attended))
+        x = x + self.dropout(self.ff(self.norm2(x))) if pre else self.norm2(x + self.dropout(self.ff(x)))
+        return (x, weights) if return_weights else x

@@ -1,0 +1,162 @@
+"""Transformer stacks: token embedding + positions + N blocks (+ a final norm for pre-norm).
+
+Shape legend: B batch, T time, D model width, H heads, V vocabulary size.
+
+Parameter names follow one scheme so pretrained weights map across one-to-one (see layers/pretrained.py):
+tok_emb, pos.embedding, emb_norm, blocks.{i}.{norm1, attn.qkv_proj, attn.out_proj, norm2, ff.linear1,
+ff.linear2}, final_norm, and lm_head for the language model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from layers.attention import AttentionImpl
+from layers.blocks import Activation, NormPlacement, TransformerBlock
+from layers.kv_cache import KVCache
+from layers.norm import LayerNorm
+from layers.position import PositionKind, build_positions
+
+
+@dataclass
+class TransformerConfig:
+    """Everything that shapes a stack. d_ff defaults to 4·d_model."""
+
+    vocab_size: int
+    d_model: int = 128
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int | None = None
+    max_len: int = 512
+    positions: PositionKind = "learned"
+    norm: NormPlacement = "pre"
+    activation: Activation = "gelu"
+    dropout: float = 0.1
+    eps: float = 1e-5
+    embedding_norm: bool = False  # BERT normalises the summed embeddings before the first block
+    attn_impl: AttentionImpl = "manual"
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "d_model", "n_heads", "n_layers", "max_len"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """BERT/GPT-2 initialisation: linear and embedding weights N(0, std²), biases zero.
+
+    Small embeddings matter for a tied LM head: nn.Embedding's default N(0, 1) would start the logits
+    with a standard deviation of √D and the loss far above ln V.
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Linear | nn.Embedding):
+            nn.init.normal_(m.weight, mean=0.0, std=std)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+class TransformerStack(nn.Module):
+    """Token ids (B, T) → hidden states (B, T, D), bidirectional or causal."""
+
+    def __init__(self, config: TransformerConfig, causal: bool) -> None:
+        super().__init__()
+        c = self.config = config
+        self.causal = causal
+        self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)
+        self.pos = build_positions(c.positions, c.max_len, c.d_model)
+        # Vaswani et al. scale token embeddings by √D so they are not drowned by the unit-size sinusoids.
+        self.embed_scale = math.sqrt(c.d_model) if c.positions == "sinusoidal" else 1.0
+        self.emb_norm = LayerNorm(c.d_model, c.eps) if c.embedding_norm else None
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(
+                c.d_model, c.n_heads, c.norm, c.dropout, c.activation, c.d_ff, causal, c.eps, c.attn_impl
+            )
+            for _ in range(c.n_layers)
+        )
+        # Post-norm blocks already end in a norm; a pre-norm residual stream needs one at the top.
+        self.final_norm = LayerNorm(c.d_model, c.eps) if c.norm == "pre" else None
+        init_weights(self)
+
+    def embed(self, input_ids: Tensor, offset: int = 0) -> Tensor:
+        """(B, T) ids → (B, T, D) token embeddings plus positions offset … offset+T−1."""
+        x = self.tok_emb(input_ids) * self.embed_scale  # (B, T, D)
+        if self.pos is not None:
+            x = self.pos(x, offset)
+        if self.emb_norm is not None:
+            x = self.emb_norm(x)
+        return self.drop(x)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        caches: list[KVCache] | None = None,
+        return_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """input_ids (B, T) long; attention_mask (B, Tk) bool, True = real token (Tk counts cached keys).
+
+        caches: one KVCache per block (from `new_caches()`); positions continue after the cached ones.
+        Returns hidden states (B, T, D), and with return_weights each block's weights (B, H, T, Tk).
+        """
+        if input_ids.dim() != 2 or input_ids.dtype != torch.long:
+            raise ValueError(
+                "input_ids must be a (B, T) LongTensor, "
+                f"got {input_ids.dtype} of shape {tuple(input_ids.shape)}"
+            )
+        if caches is not None and len(caches) != len(self.blocks):
+            raise ValueError(f"expected {len(self.blocks)} caches (one per block), got {len(caches)}")
+        x = self.embed(input_ids, offset=len(caches[0]) if caches else 0)  # (B, T, D)
+        all_weights = []
+        for i, block in enumerate(self.blocks):
+            x = block(x, attention_mask, caches[i] if caches else None, return_weights)
+            if return_weights:
+                x, weights = x
+                all_weights.append(weights)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+        return (x, all_weights) if return_weights else x
+
+    def new_caches(self) -> list[KVCache]:
+        """Empty key/value caches, one per block, for incremental decoding."""
+        return [KVCache() for _ in self.blocks]
+
+
+class TransformerEncoder(TransformerStack):
+    """Bidirectional stack (BERT-like): every token attends to every real token."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__(config, causal=False)
+
+
+class TransformerLM(nn.Module):
+    """Causal stack (GPT-like) with a language-model head: (B, T) ids → (B, T, V) next-token logits.
+
+    The head shares its weight with the token embedding (Press & Wolf, 2017), as GPT-2 does.
+    """
+
+    def __init__(self, config: TransformerConfig, tie_embeddings: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.transformer = TransformerStack(config, causal=True)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if tie_embeddings:
+            self.lm_head.weight = self.transformer.tok_emb.weight
+        else:
+            init_weights(self.lm_head)
+
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None, caches: list[KVCache] | None = None
+    ) -> Tensor:
+        return self.lm_head(self.transformer(input_ids, attention_mask, caches))  # (B, T, V)
+
+    def new_caches(self) -> list[KVCache]:
+        return self.transformer.new_caches()

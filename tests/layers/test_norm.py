@@ -1,0 +1,66 @@
+"""LayerNorm against nn.LayerNorm, per token and per whole sample."""
+
+import pytest
+import torch
+from torch import nn
+
+from layers.norm import LayerNorm
+from tests.utils import assert_close, assert_grads_close, copy_parameters
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    ("input_shape", "normalized_shape", "eps"),
+    [((4, 7, 16), 16, 1e-5), ((3, 5), 5, 1e-5), ((4, 7, 16), (7, 16), 1e-8), ((2, 3, 4, 6), (4, 6), 1e-8)],
+)
+def test_layer_norm_matches_nn_layer_norm(input_shape, normalized_shape, eps, dtype):
+    ours = LayerNorm(normalized_shape, eps).to(dtype)
+    reference = nn.LayerNorm(normalized_shape, eps).to(dtype)
+    with torch.no_grad():  # random affine parameters, so a mix-up of weight and bias would show
+        reference.weight.normal_()
+        reference.bias.normal_()
+    copy_parameters(ours, reference, {})
+    x = (torch.randn(input_shape, dtype=dtype) * 3 + 1).requires_grad_()
+    out, expected = ours(x), reference(x)
+    assert_close(out, expected)
+    upstream = torch.randn_like(out)
+    (grad_ours,) = torch.autograd.grad(out, x, upstream, retain_graph=True)
+    (grad_ref,) = torch.autograd.grad(expected, x, upstream, retain_graph=True)
+    assert_close(grad_ours, grad_ref)
+    out.backward(upstream)
+    expected.backward(upstream)
+    assert_grads_close(ours, reference, {})
+
+
+def test_whole_sample_norm_has_one_gamma_and_beta_per_element():
+    norm = LayerNorm((6, 10), eps=1e-8)
+    assert norm.weight.shape == norm.bias.shape == (6, 10)
+    out = norm(torch.randn(3, 6, 10) * 5 + 2)
+    assert_close(out.mean(dim=(1, 2)), torch.zeros(3), atol=1e-5, rtol=0)
+    assert_close(out.var(dim=(1, 2), unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
+
+
+def test_half_precision_input_is_normalised_in_float32_and_returned_in_its_dtype():
+    norm = LayerNorm(64)
+    x = (torch.randn(2, 3, 64) * 100 + 1000).bfloat16()  # large offset: bf16 statistics would be poor
+    out = norm(x)
+    assert out.dtype == torch.bfloat16
+    assert_close(out.float(), nn.LayerNorm(64)(x.float()), atol=2e-2, rtol=2e-2)
+
+
+def test_never_calls_torch_layer_norm(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("LayerNorm must be built from primitives")
+
+    monkeypatch.setattr(torch, "layer_norm", forbidden)
+    monkeypatch.setattr(torch.nn.functional, "layer_norm", forbidden)
+    LayerNorm(8)(torch.randn(2, 8))
+
+
+def test_bad_shapes_get_clear_errors():
+    with pytest.raises(ValueError, match="last 1 dimension"):
+        LayerNorm(8)(torch.randn(2, 7))
+    with pytest.raises(ValueError, match=r"\(5, 8\)"):
+        LayerNorm((5, 8))(torch.randn(2, 6, 8))
+    with pytest.raises(ValueError, match="positive"):
+        LayerNorm(0)

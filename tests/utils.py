@@ -1,0 +1,54 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+# float32 sums over a few hundred terms differ from a reference kernel in the last digits; float64 must not.
+TOLERANCES = {torch.float32: {"rtol": 1e-4, "atol": 1e-5}, torch.float64: {"rtol": 1e-9, "atol": 1e-10}}
+
+
+def padding_mask(lengths: list[int] | Tensor, max_len: int) -> Tensor:
+    """(B, T) bool, True on the first `length` positions of each row (right padding)."""
+    lengths = torch.as_tensor(lengths)
+    return torch.arange(max_len)[None, :] < lengths[:, None]
+
+
+def random_padding_mask(batch: int, max_len: int) -> Tensor:
+    """Right padding with at least one real token per row and at least one full row."""
+    lengths = torch.randint(1, max_len + 1, (batch,))
+    lengths[0] = max_len
+    return padding_mask(lengths, max_len)
+
+
+def assert_close(actual: Tensor, expected: Tensor, **kwargs) -> None:
+    torch.testing.assert_close(actual, expected, **{**TOLERANCES.get(expected.dtype, {}), **kwargs})
+
+
+def assert_grads_close(ours: nn.Module, reference: nn.Module, names: dict[str, str]) -> None:
+    """Each of our parameters' gradient equals the reference's: names maps ours → reference."""
+    ref_params = dict(reference.named_parameters())
+    for our_name, our_param in ours.named_parameters():
+        ref_grad = ref_params[names.get(our_name, our_name)].grad
+        assert our_param.grad is not None, f"{our_name} got no gradient"
+        assert_close(our_param.grad, ref_grad, msg=lambda m, n=our_name: f"gradient of {n}: {m}")
+
+
+def mha_names(prefix_ours: str = "", prefix_ref: str = "") -> dict[str, str]:
+    """Our MultiHeadAttention's parameter names → nn.MultiheadAttention's."""
+    pairs = {
+        "qkv_proj.weight": "in_proj_weight",
+        "qkv_proj.bias": "in_proj_bias",
+        "out_proj.weight": "out_proj.weight",
+        "out_proj.bias": "out_proj.bias",
+    }
+    return {prefix_ours + a: prefix_ref + b for a, b in pairs.items()}
+
+
+def copy_parameters(ours: nn.Module, reference: nn.Module, names: dict[str, str]) -> None:
+    """Load the reference's values into our parameters (names maps ours → reference)."""
+    ref_params = dict(reference.named_parameters())
+    with torch.no_grad():
+        for our_name, our_param in ours.named_parameters():
+            our_param.copy_(ref_params[names.get(our_name, our_name)])
