@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
 # float32 sums over a few hundred terms differ from a reference kernel in the last digits; float64 must not.
@@ -52,3 +53,15 @@ def copy_parameters(ours: nn.Module, reference: nn.Module, names: dict[str, str]
     with torch.no_grad():
         for our_name, our_param in ours.named_parameters():
             our_param.copy_(ref_params[names.get(our_name, our_name)])
+
+
+class StopAfterEpoch(Callback):
+    """Stops training after `epochs` epochs as an interruption would, leaving max_epochs (and so the LR
+    schedule) as configured."""
+
+    def __init__(self, epochs: int = 1) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True

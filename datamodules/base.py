@@ -1,0 +1,95 @@
+"""What every sequence-classification data module shares: the padding collate, optional length bucketing,
+and the vocabulary-facing attributes the CLI links into the model (vocab_size, num_classes, pad_id).
+
+A subclass sets `self.vocab` (a Vocabulary) by the end of __init__, so the CLI can read vocab_size before
+the model is built, and fills `self.datasets[split]` for split in train/val/test/predict in `setup`.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.collate import (
+    BucketBatchSampler,
+    EpochShuffleSampler,
+    PadCollate,
+    TokenDataset,
+    global_seed,
+)
+from datamodules.vocab import Vocabulary
+
+
+class ClassificationDataModule(L.LightningDataModule):
+    num_classes = 2  # sentiment: 1 = positive, 0 = negative
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        max_len: int | None = None,
+        bucket: bool = False,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size <= 0 or (eval_batch_size is not None and eval_batch_size <= 0):
+            raise ValueError(f"batch sizes must be positive, got {batch_size} and {eval_batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be ≥ 0, got {num_workers}")
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.max_len, self.bucket, self.num_workers = max_len, bucket, num_workers
+        self.vocab: Vocabulary = Vocabulary()
+        self.datasets: dict[str, Dataset] = {}
+
+    # The attributes the CLI links into the model.
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def pad_id(self) -> int:
+        return self.vocab.pad_id
+
+    @property
+    def i2w(self) -> list[str]:
+        return self.vocab.i2w
+
+    @property
+    def w2i(self) -> dict[str, int]:
+        return self.vocab.w2i
+
+    def decode(self, ids, skip_special: bool = False) -> list[str]:
+        """Token strings of a sequence of ids (e.g. a row of batch["input_ids"])."""
+        return self.vocab.decode([int(i) for i in ids], skip_special)
+
+    def _loader(self, split: str, train: bool = False) -> DataLoader:
+        if split not in self.datasets:
+            raise RuntimeError(f"no {split} split: call setup() first, or this corpus has none")
+        dataset = self.datasets[split]
+        collate = PadCollate(self.pad_id, self.max_len)
+        batch_size = self.batch_size if train else self.eval_batch_size
+        common = {
+            "collate_fn": collate,
+            "num_workers": self.num_workers,
+            "persistent_workers": self.num_workers > 0,
+            # Its own generator: making an iterator then never draws from the global one (dropout's).
+            "generator": torch.Generator().manual_seed(global_seed()),
+        }
+        if self.bucket and isinstance(dataset, TokenDataset):
+            sampler = BucketBatchSampler(dataset.lengths(), batch_size, shuffle=train)
+            return DataLoader(dataset, batch_sampler=sampler, **common)
+        sampler = EpochShuffleSampler(len(dataset)) if train else None
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **common)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict" if "predict" in self.datasets else "test")

@@ -1,0 +1,93 @@
+"""Callbacks every run gets from the CLI."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+
+
+def collect_rng_states() -> dict[str, Any]:
+    """Every generator's state, as tensors and plain numbers so checkpoints load with weights_only=True."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    n = states["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class RandomState(Callback):
+    """Stores every random generator's state in checkpoints and restores it when a resumed run starts
+    training, so it draws the same shuffles and dropout masks as a run that was never interrupted.
+
+    Restoring at on_train_start, not at load time, matters: the sanity-check validation that a resumed run
+    performs first would otherwise consume random numbers the uninterrupted run never drew.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": collect_rng_states()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending = state_dict["rng"]
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._pending is not None:
+            set_rng_states(self._pending)
+            self._pending = None
+
+
+class HParamsSummary(Callback):
+    """Shows each run in TensorBoard's HParams tab with the best value of the monitored metric, so runs
+    of different hyperparameters compare in one table."""
+
+    def _targets(self, trainer: L.Trainer) -> tuple[list[TensorBoardLogger], ModelCheckpoint | None]:
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        return loggers, trainer.checkpoint_callback if trainer.checkpoint_callback else None
+
+    def _tag(self, checkpoint: ModelCheckpoint) -> str:
+        return f"hp/best_{checkpoint.monitor.replace('/', '_')}"
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loggers, checkpoint = self._targets(trainer)
+        if checkpoint is None or checkpoint.monitor is None:
+            return
+        for logger in loggers:
+            logger.log_hyperparams(pl_module.hparams_initial, {self._tag(checkpoint): float("nan")})
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # After this epoch's validation, whose result ModelCheckpoint has already taken in.
+        loggers, checkpoint = self._targets(trainer)
+        if checkpoint is None or checkpoint.best_model_score is None:
+            return
+        for logger in loggers:
+            logger.log_metrics(
+                {self._tag(checkpoint): float(checkpoint.best_model_score)}, trainer.global_step
+            )

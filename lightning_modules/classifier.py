@@ -1,0 +1,178 @@
+"""Sequence classification: the whole ladder from pooled embeddings to a transformer, one LightningModule."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from layers.attention import AttentionImpl, MultiHeadAttention, SimpleSelfAttention
+from layers.blocks import Activation, NormPlacement
+from layers.classifier import SequenceClassifierNet, ShallowEncoder
+from layers.pooling import PoolKind
+from layers.position import PositionKind
+from layers.transformer import TransformerConfig, TransformerEncoder
+from lightning_modules import optim
+from lightning_modules.plots import attention_figure
+
+EncoderKind = Literal["none", "simple_attention", "attention", "transformer"]
+STAGES = ("train", "val", "test")
+
+
+class SequenceClassifier(L.LightningModule):
+    """Token ids → class, trained with cross-entropy; logs `{stage}/loss` and `{stage}/acc`.
+
+    encoder:
+        none              embedding → pool → linear (the bag-of-words baseline)
+        simple_attention  + parameter-free softmax(X Xᵀ) X before the pool (`scaled` divides by √D)
+        attention         + multi-head self-attention with Q, K, V projections (`n_heads`)
+        transformer       `n_layers` TransformerBlocks (`norm`, `activation`, feed-forward 4·D)
+    positions: none | learned | sinusoidal, with any encoder. pool: mean | max | first.
+    vocab_size, num_classes and pad_id come from the data module (linked by train.py).
+    On each validation end, a figure of the attention weights of `attention_examples` validation
+    examples goes to TensorBoard (`val/attention`).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int = 2,
+        pad_id: int = 0,
+        encoder: EncoderKind = "none",
+        d_model: int = 300,
+        n_heads: int = 1,
+        n_layers: int = 1,
+        norm: NormPlacement = "pre",
+        positions: PositionKind = "none",
+        max_len: int = 512,
+        pool: PoolKind = "mean",
+        dropout: float = 0.0,
+        activation: Activation = "relu",
+        scaled: bool = False,
+        attn_impl: AttentionImpl = "manual",
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        warmup_steps: int = 0,
+        lr_decay: optim.Decay = "constant",
+        attention_examples: int = 4,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("vocab_size", vocab_size),
+            ("d_model", d_model),
+            ("n_heads", n_heads),
+            ("n_layers", n_layers),
+            ("max_len", max_len),
+        ):
+            if value is None or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if num_classes is None or num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.optimizer = optimizer
+        self.net = build_network(self.hparams)
+        self.accuracy = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes) for s in STAGES})
+        self._attention_batch: dict[str, Tensor] | None = None
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        return self.net(input_ids, attention_mask)  # (B, C) logits
+
+    def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        labels = batch["labels"]
+        loss = F.cross_entropy(logits, labels)
+        accuracy = self.accuracy[f"{stage}_acc"]
+        accuracy(logits, labels)
+        size = labels.shape[0]
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=stage == "train",
+            on_epoch=True,
+            batch_size=size,
+            prog_bar=stage != "train",
+        )
+        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, batch_size=size, prog_bar=True)
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        if batch_idx == 0:  # kept for the attention figure at the end of the epoch
+            self._attention_batch = {k: v[: self.hparams.attention_examples] for k, v in batch.items()}
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """Class probabilities (B, C); column 1 is the positive class for sentiment."""
+        return self(batch["input_ids"], batch["attention_mask"]).softmax(dim=-1)
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer(optim.parameter_groups(self))
+        total = int(self.trainer.estimated_stepping_batches)
+        return optim.configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay)
+
+    def on_validation_epoch_end(self) -> None:
+        batch, self._attention_batch = self._attention_batch, None
+        if batch is None or self.hparams.encoder == "none" or self.trainer.sanity_checking:
+            return
+        loggers = [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
+        if not loggers or not self.hparams.attention_examples:
+            return
+        with torch.no_grad():
+            logits, weights = self.net(batch["input_ids"], batch["attention_mask"], return_weights=True)
+        probs = logits.softmax(dim=-1)
+        decode = getattr(self.trainer.datamodule, "decode", None)
+        examples, captions = [], []
+        for i, ids in enumerate(batch["input_ids"]):
+            n = int(batch["attention_mask"][i].sum())
+            tokens = decode(ids[:n]) if decode else [str(int(t)) for t in ids[:n]]
+            examples.append((tokens, [w[i, ..., :n, :n] for w in weights]))
+            label = int(batch["labels"][i])
+            captions.append(f"label {label}, p = {probs[i, label]:.2f}")
+        figure = attention_figure(examples, captions)
+        for logger in loggers:
+            logger.experiment.add_figure("val/attention", figure, self.global_step)
+
+
+def build_network(hp) -> SequenceClassifierNet:
+    """The classifier network that the hyperparameters describe."""
+    if hp.encoder == "transformer":
+        config = TransformerConfig(
+            vocab_size=hp.vocab_size,
+            d_model=hp.d_model,
+            n_heads=hp.n_heads,
+            n_layers=hp.n_layers,
+            max_len=hp.max_len,
+            positions=hp.positions,
+            norm=hp.norm,
+            activation=hp.activation,
+            dropout=hp.dropout,
+            attn_impl=hp.attn_impl,
+        )
+        encoder = TransformerEncoder(config)
+    else:
+        if hp.encoder == "simple_attention":
+            mixer = SimpleSelfAttention(scaled=hp.scaled)
+        elif hp.encoder == "attention":
+            mixer = MultiHeadAttention(hp.d_model, hp.n_heads, hp.dropout, attn_impl=hp.attn_impl)
+        elif hp.encoder == "none":
+            mixer = None
+        else:
+            raise ValueError(
+                f"unknown encoder {hp.encoder!r}; choose none, simple_attention, attention or transformer"
+            )
+        encoder = ShallowEncoder(
+            hp.vocab_size, hp.d_model, mixer, hp.positions, hp.max_len, hp.dropout, hp.pad_id
+        )
+    return SequenceClassifierNet(encoder, hp.d_model, hp.num_classes, hp.pool, hp.dropout)

@@ -1,0 +1,183 @@
+"""train.py end to end: every config runs, resumption is exact, bad input ends in one clear line."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lightning_modules.cli import LabCLI, experiment_name, main, one_line
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+XOR = str(ROOT / "configs/xor/transformer.yaml")
+IMDB_SYNTH_ATTENTION = str(ROOT / "configs/imdb_synth/attention.yaml")
+SMALL = [
+    "--data.init_args.train_size",
+    "512",
+    "--data.init_args.val_size",
+    "256",
+    "--data.init_args.test_size",
+    "128",
+    "--trainer.enable_progress_bar",
+    "false",
+]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # runs/ is created relative to the working directory
+    monkeypatch.setattr(sys, "argv", ["train.py"])  # not pytest's arguments: the CLI gets `args`
+    return tmp_path
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
+def test_every_config_passes_a_fast_dev_run(config):
+    cli = LabCLI(args=["fit", "--config", str(config), "--trainer.fast_dev_run", "true", *SMALL_FOR(config)])
+    assert cli.trainer.state.finished
+    assert torch.isfinite(cli.trainer.callback_metrics["train/loss_step"])
+
+
+def SMALL_FOR(config: Path) -> list[str]:
+    return (
+        SMALL if config.parent.name in ("xor", "imdb_synth") else ["--trainer.enable_progress_bar", "false"]
+    )
+
+
+def fit(*args: str) -> LabCLI:
+    return LabCLI(
+        args=[
+            "fit",
+            "--config",
+            XOR,
+            *SMALL,
+            "--trainer.max_epochs",
+            "3",
+            "--model.init_args.dropout",
+            "0.1",
+            *args,
+        ]
+    )
+
+
+def test_resuming_with_ckpt_path_last_finishes_like_an_uninterrupted_run():
+    straight = fit("--trainer.logger.init_args.name", "straight")
+    stop = json.dumps([{"class_path": "tests.utils.StopAfterEpoch", "init_args": {"epochs": 1}}])
+    interrupted = fit("--trainer.logger.init_args.name", "resumed", "--trainer.callbacks", stop)
+    assert interrupted.trainer.current_epoch == 1  # stopped after one of three epochs
+    resumed = fit("--trainer.logger.init_args.name", "resumed", "--ckpt_path", "last")
+
+    assert resumed.trainer.current_epoch == straight.trainer.current_epoch == 3
+    assert resumed.trainer.log_dir == interrupted.trainer.log_dir  # continued in the same run folder
+    for name in ("val/loss", "val/acc"):
+        torch.testing.assert_close(
+            resumed.trainer.callback_metrics[name], straight.trainer.callback_metrics[name], rtol=0, atol=0
+        )
+    for (name, a), b in zip(
+        resumed.model.state_dict().items(), straight.model.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def test_a_run_logs_scalars_hyperparameters_and_attention_images(in_tmp_path):
+    cli = LabCLI(
+        args=[
+            "fit",
+            "--config",
+            IMDB_SYNTH_ATTENTION,
+            *SMALL,
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.log_every_n_steps",
+            "1",
+        ]
+    )
+    run_dir = Path(cli.trainer.log_dir).resolve()
+    assert run_dir == in_tmp_path / "runs/imdb_synth/attention/version_0"
+    assert (run_dir / "config.yaml").exists() and (run_dir / "hparams.yaml").exists()
+    assert (run_dir / "checkpoints/last.ckpt").exists() and list(run_dir.glob("checkpoints/best-*.ckpt"))
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss_epoch", "val/loss", "val/acc", "hp/best_val_acc"} <= set(tags["scalars"])
+    assert any(t.startswith("lr-") for t in tags["scalars"])
+    assert tags["images"] == ["val/attention"]
+    assert "_hparams_/experiment" in events.PluginTagToContent("hparams")  # the HParams tab has the run
+
+
+def test_test_subcommand_with_ckpt_path_best():
+    fit("--trainer.max_epochs", "1")
+    cli = LabCLI(args=["test", "--config", XOR, *SMALL, "--ckpt_path", "best"])
+    assert 0.0 <= float(cli.trainer.callback_metrics["test/acc"]) <= 1.0
+
+
+def run_main(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    return exit_info.value.code, err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--model.init_args.pool", "avg"], "avg"),
+        (["--model.init_args.norm", "sandwich"], "sandwich"),
+        (["--model.init_args.poool", "mean"], "poool"),
+        (["--data.init_args.train_size", "-5"], "train_size must be positive, got -5"),
+        (["--model.init_args.n_heads", "7"], "divisible"),
+        (["--model.init_args.d_model", "-3"], "d_model must be a positive integer"),
+    ],
+)
+def test_bad_input_ends_in_one_clear_line_and_leaves_no_run_folder(args, expected, capsys, in_tmp_path):
+    code, err = run_main(["fit", "--config", XOR, *SMALL, *args], capsys)
+    assert code == 2
+    assert err[0].startswith("error: ") and expected in err[0], err
+    assert len(err) <= 2  # the message and a hint, no traceback, no usage text
+    assert not list(in_tmp_path.glob("runs/*/*/version_*"))
+
+
+def test_unknown_key_in_a_yaml_file_is_reported(capsys, in_tmp_path):
+    bad = in_tmp_path / "bad.yaml"
+    bad.write_text(Path(XOR).read_text().replace("pool: first", "pool: first\n    pooling_size: 3"))
+    code, err = run_main(["fit", "--config", str(bad)], capsys)
+    assert code == 2 and "pooling_size" in err[0]
+
+
+def test_a_run_that_fails_after_starting_removes_its_folder(capsys, in_tmp_path):
+    # max_len 4 < the 6 tokens of an IMDb-synth example: the first forward pass fails.
+    code, err = run_main(
+        [
+            "fit",
+            "--config",
+            IMDB_SYNTH_ATTENTION,
+            *SMALL,
+            "--model.init_args.positions",
+            "learned",
+            "--model.init_args.max_len",
+            "4",
+        ],
+        capsys,
+    )
+    assert code == 2 and "max_len=4" in err[0]
+    assert not list(in_tmp_path.glob("runs/*/*/version_*"))
+
+
+def test_print_config_shows_the_resolved_config(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", XOR, "--print_config"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "encoder: transformer" in out and "vocab_size" not in out.split("data:")[1]
+
+
+def test_experiment_names_come_from_config_paths():
+    assert experiment_name(["configs/xor/transformer.yaml"]) == "xor/transformer"
+    assert experiment_name(["/abs/repo/configs/imdb/glove_transformer.yaml"]) == "imdb/glove_transformer"
+    assert experiment_name(["elsewhere/mine.yaml"]) == "elsewhere/mine"
+    assert experiment_name([]) == "default"
+    message = "Parser key \"model\":\n  Errors:\n    - Problem with given class_path 'x':\n"
+    message += "        No module named 'y'"
+    assert one_line(message) == "model: No module named 'y'"
