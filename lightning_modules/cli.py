@@ -68,10 +68,18 @@ def one_line(message: str) -> str:
     return f"{key}: {detail}" if key and key not in detail else detail
 
 
+class ConfigError(ValueError):
+    """A config that the parser rejects, raised instead of exiting when parsing only (parse_config)."""
+
+
 class LabArgumentParser(LightningArgumentParser):
     """Reports a parse error in one line instead of the full usage text."""
 
+    raise_errors = False  # parse_config sets it: callers then get a ConfigError to handle
+
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if self.raise_errors:
+            raise ConfigError(one_line(message)) from ex
         if os.environ.get("LAB_DEBUG"):
             super().error(message, ex)
         sys.stderr.write(f"error: {one_line(message)}\n(see --help; LAB_DEBUG=1 shows the full message)\n")
@@ -161,6 +169,27 @@ class LabCLI(LightningCLI):
             if run_dir is not None and not existed and run_dir.exists() and not any(run_dir.rglob("*.ckpt")):
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
+
+
+class _ParseOnly(LabCLI):
+    def instantiate_classes(self) -> None:
+        pass
+
+    def after_instantiate_classes(self) -> None:
+        pass
+
+
+def parse_config(args: list[str]) -> tuple[LightningArgumentParser, Any]:
+    """The parser and the resolved config of `args` (no subcommand), building nothing.
+
+    Raises ConfigError for a config the parser rejects.
+    """
+    LabArgumentParser.raise_errors = True
+    try:
+        cli = _ParseOnly(args=args, run=False)
+    finally:
+        LabArgumentParser.raise_errors = False
+    return cli.parser, cli.config
 
 
 def _is_tensorboard(logger: Any) -> bool:

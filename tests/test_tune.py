@@ -1,0 +1,170 @@
+"""tune.py: studies complete, resume, prune, share a storage, and refuse bad input before training."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+import tune
+from lightning_modules.cli import LabCLI
+from tuning.search_space import SearchSpace
+from tuning.study import StudySettings, build_study, run_study
+
+ROOT = Path(__file__).resolve().parents[1]
+XOR = ROOT / "configs/xor/attention.yaml"
+TINY = [
+    "--data.init_args.train_size",
+    "1024",
+    "--data.init_args.val_size",
+    "256",
+    "--trainer.max_epochs",
+    "2",
+]
+LR = "model.init_args.optimizer.init_args.lr"
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["tune.py"])
+    return tmp_path
+
+
+@pytest.fixture
+def space_file(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                LR: {"type": "float", "low": 1e-3, "high": 3e-2, "log": True},
+                "model.init_args.pool": ["mean", "max"],
+            }
+        )
+    )
+    return path
+
+
+def study_args(space_file, *args):
+    return ["--config", str(XOR), "--search-space", str(space_file), *args, "--", *TINY]
+
+
+def load(tmp_path, name="xor-attention"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'studies' / name / 'study.db'}")
+
+
+def test_a_small_study_completes_and_writes_a_runnable_best_config(space_file, tmp_path, capsys):
+    tune.main(study_args(space_file, "--n-trials", "3"))
+    study = load(tmp_path)
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    folder = tmp_path / "studies/xor-attention"
+    assert {"best.yaml", "trials.csv", "optimization_history.png", "param_importances.png"} <= {
+        p.name for p in folder.iterdir()
+    }
+    assert len(list((folder / "trials").glob("trial_*/version_0/events.out.tfevents.*"))) == 3
+    assert "best config:" in capsys.readouterr().out
+
+    best = yaml.safe_load((folder / "best.yaml").read_text())
+    assert best["model"]["init_args"]["pool"] == study.best_params["model.init_args.pool"]
+    assert best["model"]["init_args"]["optimizer"]["init_args"]["lr"] == pytest.approx(study.best_params[LR])
+    cli = LabCLI(args=["fit", "--config", str(folder / "best.yaml"), "--trainer.fast_dev_run", "true"])
+    assert cli.trainer.state.finished
+
+
+def test_an_interrupted_study_continues_to_the_requested_total(space_file, tmp_path):
+    tune.main(study_args(space_file, "--n-trials", "1"))
+    first = load(tmp_path).trials[0]
+    tune.main(study_args(space_file, "--n-trials", "3"))
+    trials = load(tmp_path).trials
+    assert [t.number for t in trials] == [0, 1, 2] and all(t.state == TrialState.COMPLETE for t in trials)
+    assert trials[0].value == first.value and trials[0].params == first.params  # nothing lost or redone
+
+
+def test_the_median_pruner_stops_a_hopeless_trial(tmp_path):
+    settings = StudySettings(
+        config=XOR,
+        space=SearchSpace.from_dict({LR: [1e-2, 1e-9]}),
+        study_name="prune",
+        study_dir=tmp_path / "prune",
+        storage=f"sqlite:///{tmp_path / 'prune.db'}",
+        output=tmp_path / "best.yaml",
+        n_trials=2,
+        pruner_startup_trials=1,
+        pruner_warmup_epochs=0,
+        extra_args=[*TINY, "--trainer.max_epochs", "4", "--model.init_args.warmup_steps", "0"],
+    )
+    study = build_study(settings)
+    study.enqueue_trial({LR: 1e-2})  # learns
+    study.enqueue_trial({LR: 1e-9})  # cannot move from its initial accuracy
+    run_study(settings)
+    good, hopeless = study.trials
+    assert good.state == TrialState.COMPLETE and hopeless.state == TrialState.PRUNED
+    assert len(hopeless.intermediate_values) < 4  # stopped before its last epoch
+
+
+def test_two_workers_share_one_storage_without_duplicate_trials(space_file, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = [
+        sys.executable,
+        str(ROOT / "tune.py"),
+        *study_args(space_file, "--n-trials", "4", "--storage", storage, "--study-name", "shared"),
+    ]
+    workers = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers)) and 4 <= len(numbers) <= 5
+    assert sum(t.state == TrialState.COMPLETE for t in trials) >= 4
+
+
+def run_failing(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        tune.main(argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_a_key_that_is_not_in_the_config_fails_before_training(tmp_path, capsys):
+    space = tmp_path / "bad.yaml"
+    space.write_text(yaml.safe_dump({"model.init_args.learning_rate": [0.1, 0.01]}))
+    code, err = run_failing(study_args(space, "--n-trials", "2"), capsys)
+    assert code == 2 and "not keys of attention.yaml: model.init_args.learning_rate" in err
+    assert not (tmp_path / "studies").exists()
+
+
+def test_a_choice_the_config_rejects_fails_before_training(tmp_path, capsys):
+    space = tmp_path / "bad.yaml"
+    space.write_text(yaml.safe_dump({"model.init_args.pool": ["mean", "avg"]}))
+    code, err = run_failing(study_args(space, "--n-trials", "2"), capsys)
+    assert code == 2 and "model.init_args.pool = 'avg' is rejected" in err
+    assert not (tmp_path / "studies").exists()
+
+
+def test_an_empty_space_fails_before_training(tmp_path, capsys):
+    space = tmp_path / "empty.yaml"
+    space.write_text("{}\n")
+    code, err = run_failing(study_args(space, "--n-trials", "2"), capsys)
+    assert code == 2 and "empty" in err
+
+
+def test_an_unreachable_storage_fails_before_training(space_file, tmp_path, capsys):
+    code, err = run_failing(
+        study_args(space_file, "--storage", "postgresql://nobody@127.0.0.1:9/none"), capsys
+    )
+    assert code == 2 and "cannot open storage 'postgresql://nobody@127.0.0.1:9/none'" in err
+    assert not list(tmp_path.glob("studies/*/trials"))
+
+
+def test_a_key_fixed_after_the_separator_leaves_the_search(space_file, tmp_path):
+    tune.main([*study_args(space_file, "--n-trials", "2"), "--model.init_args.pool", "first"])
+    study = load(tmp_path)
+    assert all(list(t.params) == [LR] for t in study.trials)
+    best = yaml.safe_load((tmp_path / "studies/xor-attention/best.yaml").read_text())
+    assert best["model"]["init_args"]["pool"] == "first"
