@@ -49,9 +49,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
         help="default: minimize for losses, bpc and perplexity, else maximize",
     )
     p.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median")
-    p.add_argument(
-        "--pruner-startup-trials", type=int, default=5, help="trials before the median pruner acts"
-    )
+    p.add_argument("--pruner-startup-trials", type=int, default=5, help="trials before the median pruner acts")
     p.add_argument("--pruner-warmup-epochs", type=int, default=1, help="epochs before a trial may be pruned")
     p.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed")
     args = p.parse_args(argv)

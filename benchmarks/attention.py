@@ -61,9 +61,7 @@ def build_cases(args: argparse.Namespace) -> dict[str, Callable[[], torch.Tensor
     key_padding_mask = None if mask is None else ~mask  # torch's convention: True = ignore
 
     return {
-        "nn.MultiheadAttention": lambda: reference(
-            x, x, x, key_padding_mask=key_padding_mask, need_weights=False
-        )[0],
+        "nn.MultiheadAttention": lambda: reference(x, x, x, key_padding_mask=key_padding_mask, need_weights=False)[0],
         "nn.MultiheadAttention (weights)": lambda: reference(x, x, x, key_padding_mask=key_padding_mask)[0],
         "MultiHeadAttention manual": lambda: manual(x, mask),
         "MultiHeadAttention sdpa": lambda: fused(x, mask),

@@ -1,8 +1,9 @@
 """What every sequence-classification data module shares: the padding collate, optional length bucketing,
 and the vocabulary-facing attributes the CLI links into the model (vocab_size, num_classes, pad_id).
 
-A subclass sets `self.vocab` (a Vocabulary) by the end of __init__, so the CLI can read vocab_size before
-the model is built, and fills `self.datasets[split]` for split in train/val/test/predict in `setup`.
+A subclass says how to get its TextEncoder (`build_encoder`, called the first time anything asks for the
+vocabulary, which the CLI does before building the model) and fills `self.datasets[split]` for split in
+train/val/test/predict in `setup`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.collate import (
-    BucketBatchSampler,
-    EpochShuffleSampler,
-    PadCollate,
-    TokenDataset,
-    global_seed,
-)
+from datamodules.collate import BucketBatchSampler, EpochShuffleSampler, PadCollate, TokenDataset, global_seed
+from datamodules.text import TextEncoder
 from datamodules.vocab import Vocabulary
 
 
@@ -35,42 +31,63 @@ class ClassificationDataModule(L.LightningDataModule):
         super().__init__()
         if batch_size <= 0 or (eval_batch_size is not None and eval_batch_size <= 0):
             raise ValueError(f"batch sizes must be positive, got {batch_size} and {eval_batch_size}")
+        if max_len is not None and max_len <= 0:
+            raise ValueError(f"max_len must be positive, got {max_len}")
         if num_workers < 0:
             raise ValueError(f"num_workers must be ≥ 0, got {num_workers}")
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.max_len, self.bucket, self.num_workers = max_len, bucket, num_workers
-        self.vocab: Vocabulary = Vocabulary()
         self.datasets: dict[str, Dataset] = {}
+        self._encoder: TextEncoder | None = None
+
+    def build_encoder(self) -> TextEncoder:
+        raise NotImplementedError
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        """Raw text → ids, exactly as this corpus was prepared; checkpoints keep it (see sentiment.py)."""
+        if self._encoder is None:
+            self._encoder = self.build_encoder()
+        return self._encoder
 
     # The attributes the CLI links into the model.
     @property
     def vocab_size(self) -> int:
-        return len(self.vocab)
+        return self.text_encoder.vocab_size
 
     @property
     def pad_id(self) -> int:
-        return self.vocab.pad_id
+        return self.text_encoder.pad_id
+
+    @property
+    def vocab(self) -> Vocabulary:
+        """The word vocabulary (word-level corpora only)."""
+        return self.text_encoder.vocab
 
     @property
     def i2w(self) -> list[str]:
-        return self.vocab.i2w
+        return self.text_encoder.i2w
+
+    @property
+    def special_ids(self) -> list[int]:
+        """Ids of [PAD], [UNK], [CLS], [SEP], [MASK] (whichever the encoder has)."""
+        return sorted(self.text_encoder.special_ids)
 
     @property
     def w2i(self) -> dict[str, int]:
-        return self.vocab.w2i
+        return {w: i for i, w in enumerate(self.i2w)}
 
     def decode(self, ids, skip_special: bool = False) -> list[str]:
         """Token strings of a sequence of ids (e.g. a row of batch["input_ids"])."""
-        return self.vocab.decode([int(i) for i in ids], skip_special)
+        return self.text_encoder.decode(ids, skip_special)
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
         if split not in self.datasets:
             raise RuntimeError(f"no {split} split: call setup() first, or this corpus has none")
         dataset = self.datasets[split]
-        collate = PadCollate(self.pad_id, self.max_len)
         batch_size = self.batch_size if train else self.eval_batch_size
         common = {
-            "collate_fn": collate,
+            "collate_fn": PadCollate(self.pad_id, self.max_len),
             "num_workers": self.num_workers,
             "persistent_workers": self.num_workers > 0,
             # Its own generator: making an iterator then never draws from the global one (dropout's).

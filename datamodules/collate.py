@@ -18,9 +18,7 @@ from torch.utils.data import Dataset, Sampler
 class TokenDataset(Dataset):
     """Token-id sequences with optional integer labels; item i is {"input_ids": ..., "labels": ...}."""
 
-    def __init__(
-        self, sequences: Sequence[Sequence[int]] | Tensor, labels: Sequence[int] | Tensor | None = None
-    ):
+    def __init__(self, sequences: Sequence[Sequence[int]] | Tensor, labels: Sequence[int] | Tensor | None = None):
         if labels is not None and len(labels) != len(sequences):
             raise ValueError(f"{len(sequences)} sequences but {len(labels)} labels")
         self.sequences, self.labels = sequences, labels

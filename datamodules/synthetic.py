@@ -11,6 +11,7 @@ from torch import Tensor
 
 from datamodules.base import ClassificationDataModule
 from datamodules.collate import TokenDataset
+from datamodules.text import WordEncoder
 from datamodules.vocab import Vocabulary
 
 ADJECTIVES = (
@@ -113,18 +114,15 @@ class SyntheticDataModule(ClassificationDataModule):
     def setup(self, stage: str | None = None) -> None:
         for offset, split in enumerate(("train", "val", "test")):
             if split not in self.datasets:
-                ids, labels = self.generate(
-                    self.sizes[split], torch.Generator().manual_seed(self.seed + offset)
-                )
+                ids, labels = self.generate(self.sizes[split], torch.Generator().manual_seed(self.seed + offset))
                 self.datasets[split] = TokenDataset(ids, labels)
 
 
 class XORDataModule(SyntheticDataModule):
     """Two tokens from {true, false}; label 1 when they differ, 0 when they are the same."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.vocab = Vocabulary(["true", "false"])
+    def build_encoder(self) -> WordEncoder:
+        return WordEncoder(Vocabulary(["true", "false"]), lower=False, strip_html=False, tokenizer="whitespace")
 
     def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         words = torch.tensor([self.vocab.w2i["true"], self.vocab.w2i["false"]])
@@ -140,9 +138,9 @@ class IMDbSynthDataModule(SyntheticDataModule):
 
     SLOTS = (("this",), ADJECTIVES, NOUNS, VERBS, INTENSIFIERS, VERDICTS)
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.vocab = Vocabulary(word for slot in self.SLOTS for word in slot)  # shared words: one token
+    def build_encoder(self) -> WordEncoder:
+        vocab = Vocabulary(word for slot in self.SLOTS for word in slot)  # a word in two lists: one token
+        return WordEncoder(vocab, lower=False, strip_html=False, tokenizer="whitespace")
 
     def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         columns, choices = [], []

@@ -25,9 +25,7 @@ class Vocabulary:
                 self.i2w.append(token)
 
     @classmethod
-    def build(
-        cls, texts: Iterable[Sequence[str]], max_size: int | None = None, min_freq: int = 1
-    ) -> Vocabulary:
+    def build(cls, texts: Iterable[Sequence[str]], max_size: int | None = None, min_freq: int = 1) -> Vocabulary:
         """The most frequent tokens of tokenised texts (ties broken alphabetically, so builds repeat)."""
         counts = Counter(token for text in texts for token in text)
         ranked = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))

@@ -48,8 +48,7 @@ def _broadcast_padding_mask(mask: Tensor, q: Tensor, tk: int) -> Tensor:
     if mask.dim() == 2:  # (B, Tk): one flag per key
         if mask.shape != (q.shape[0], tk):
             raise ValueError(
-                f"padding mask of shape {tuple(mask.shape)} does not match (batch, keys) = "
-                f"({q.shape[0]}, {tk})"
+                f"padding mask of shape {tuple(mask.shape)} does not match (batch, keys) = ({q.shape[0]}, {tk})"
             )
         return mask.view(mask.shape[0], *([1] * (q.dim() - 2)), tk)  # (B, 1, ..., 1, Tk)
     if mask.dim() != q.dim() or mask.shape[-1] != tk or mask.shape[-2] not in (1, q.shape[-2]):
@@ -129,9 +128,7 @@ def scaled_dot_product_attention(
         values (..., Tq, Dv) and the attention weights (..., Tq, Tk) before dropout.
     """
     if q.dim() < 2 or k.dim() != q.dim() or v.dim() != q.dim():
-        raise ValueError(
-            f"q, k, v must share a rank of at least 2 (..., T, D); got {q.dim()}, {k.dim()}, {v.dim()}"
-        )
+        raise ValueError(f"q, k, v must share a rank of at least 2 (..., T, D); got {q.dim()}, {k.dim()}, {v.dim()}")
     weights = attention_weights(q, k, mask, causal, scale)
     dropped = F.dropout(weights, dropout_p) if dropout_p > 0 else weights
     return torch.matmul(dropped, v), weights  # (..., Tq, Dv)
@@ -238,9 +235,7 @@ class MultiHeadAttention(nn.Module):
         q, k, _ = self.project(x)
         return attention_weights(q, k, mask, self.causal)
 
-    def apply_attention(
-        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def apply_attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Hand-built attention of split heads: (B, H, Tq, Dh) queries → values (B, H, Tq, Dh), weights."""
         dropout_p = self.dropout if self.training else 0.0
         return scaled_dot_product_attention(q, k, v, mask, dropout_p, self.causal)

@@ -62,10 +62,19 @@ class ShallowEncoder(nn.Module):
 
 
 class SequenceClassifierNet(nn.Module):
-    """encoder (ids → (B, T, D)) → pool over real tokens → dropout → linear → (B, C) logits."""
+    """encoder (ids → (B, T, D)) → pool over real tokens → dropout → linear → (B, C) logits.
+
+    With `hidden_size`, a tanh hidden layer of that width comes between the pooled vector and the output.
+    """
 
     def __init__(
-        self, encoder: nn.Module, d_model: int, num_classes: int, pool: str = "mean", dropout: float = 0.0
+        self,
+        encoder: nn.Module,
+        d_model: int,
+        num_classes: int,
+        pool: str = "mean",
+        dropout: float = 0.0,
+        hidden_size: int | None = None,
     ) -> None:
         super().__init__()
         if num_classes < 2:
@@ -73,7 +82,10 @@ class SequenceClassifierNet(nn.Module):
         self.encoder = encoder
         self.pool = Pool(pool)
         self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(d_model, num_classes)
+        if hidden_size:
+            self.head = nn.Sequential(nn.Linear(d_model, hidden_size), nn.Tanh(), nn.Linear(hidden_size, num_classes))
+        else:
+            self.head = nn.Linear(d_model, num_classes)
 
     def forward(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, return_weights: bool = False

@@ -56,12 +56,8 @@ class LSTM(nn.Module):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             for suffix in self._suffixes():
                 name = f"l{layer}{suffix}"
-                self.register_parameter(
-                    f"weight_ih_{name}", nn.Parameter(torch.empty(4 * hidden_size, layer_input))
-                )
-                self.register_parameter(
-                    f"weight_hh_{name}", nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
-                )
+                self.register_parameter(f"weight_ih_{name}", nn.Parameter(torch.empty(4 * hidden_size, layer_input)))
+                self.register_parameter(f"weight_hh_{name}", nn.Parameter(torch.empty(4 * hidden_size, hidden_size)))
                 self.register_parameter(f"bias_ih_{name}", nn.Parameter(torch.empty(4 * hidden_size)))
                 self.register_parameter(f"bias_hh_{name}", nn.Parameter(torch.empty(4 * hidden_size)))
         bound = 1.0 / math.sqrt(hidden_size)  # nn.LSTM's initialisation
@@ -86,9 +82,7 @@ class LSTM(nn.Module):
         step_mask = None
         if mask is not None:
             if mask.dtype != torch.bool or mask.shape != (batch, steps):
-                raise ValueError(
-                    f"mask must be bool (B, T) = ({batch}, {steps}), got {mask.dtype} {tuple(mask.shape)}"
-                )
+                raise ValueError(f"mask must be bool (B, T) = ({batch}, {steps}), got {mask.dtype} {tuple(mask.shape)}")
             step_mask = mask.t().unsqueeze(-1)  # (T, B, 1)
 
         h_n, c_n = [], []
@@ -163,9 +157,7 @@ def build_lstm(
     )
 
 
-def run_lstm(
-    lstm: nn.Module, x: Tensor, mask: Tensor | None = None, hx: State | None = None
-) -> tuple[Tensor, State]:
+def run_lstm(lstm: nn.Module, x: Tensor, mask: Tensor | None = None, hx: State | None = None) -> tuple[Tensor, State]:
     """Run either LSTM over (B, T, E) with a (B, T) padding mask (True = real, padding on the right)."""
     if isinstance(lstm, LSTM):
         return lstm(x, hx, mask)
@@ -253,8 +245,6 @@ class LSTMDecoder(nn.Module):
             if encoder_outputs is None:
                 raise ValueError("this decoder attends: pass encoder_outputs (B, Ts, 2H) and encoder_mask")
             query = self.attn_query(h)  # (B, Tt, E)
-            context, weights = scaled_dot_product_attention(
-                query, encoder_outputs, encoder_outputs, encoder_mask
-            )
+            context, weights = scaled_dot_product_attention(query, encoder_outputs, encoder_outputs, encoder_mask)
             h = torch.tanh(self.attn_combine(torch.cat([h, context], dim=-1)))  # (B, Tt, H)
         return self.out(self.dropout(h)), state, weights

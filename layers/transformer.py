@@ -77,9 +77,7 @@ class TransformerStack(nn.Module):
         self.emb_norm = LayerNorm(c.d_model, c.eps) if c.embedding_norm else None
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(
-                c.d_model, c.n_heads, c.norm, c.dropout, c.activation, c.d_ff, causal, c.eps, c.attn_impl
-            )
+            TransformerBlock(c.d_model, c.n_heads, c.norm, c.dropout, c.activation, c.d_ff, causal, c.eps, c.attn_impl)
             for _ in range(c.n_layers)
         )
         # Post-norm blocks already end in a norm; a pre-norm residual stream needs one at the top.
@@ -109,8 +107,7 @@ class TransformerStack(nn.Module):
         """
         if input_ids.dim() != 2 or input_ids.dtype != torch.long:
             raise ValueError(
-                "input_ids must be a (B, T) LongTensor, "
-                f"got {input_ids.dtype} of shape {tuple(input_ids.shape)}"
+                f"input_ids must be a (B, T) LongTensor, got {input_ids.dtype} of shape {tuple(input_ids.shape)}"
             )
         if caches is not None and len(caches) != len(self.blocks):
             raise ValueError(f"expected {len(self.blocks)} caches (one per block), got {len(caches)}")

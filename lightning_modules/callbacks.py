@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 
@@ -88,6 +89,32 @@ class HParamsSummary(Callback):
         if checkpoint is None or checkpoint.best_model_score is None:
             return
         for logger in loggers:
-            logger.log_metrics(
-                {self._tag(checkpoint): float(checkpoint.best_model_score)}, trainer.global_step
-            )
+            logger.log_metrics({self._tag(checkpoint): float(checkpoint.best_model_score)}, trainer.global_step)
+
+
+class PredictionWriter(BasePredictionWriter):
+    """`train.py predict` writes predictions.tsv beside the run: p(positive) and the text of each example
+    (the data module's `predict_texts` when it read a file of texts, else the decoded tokens)."""
+
+    def __init__(self) -> None:
+        super().__init__(write_interval="epoch")
+
+    def write_on_epoch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any, batch_indices: Any
+    ) -> None:
+        probabilities = torch.cat([p for p in predictions if p is not None])
+        datamodule = trainer.datamodule
+        texts = list(getattr(datamodule, "predict_texts", []) or [])
+        if len(texts) != len(probabilities):  # predicted the test split: show its tokens
+            texts = []
+            decode = getattr(datamodule, "decode", None)
+            for batch in trainer.predict_dataloaders:
+                for ids, mask in zip(batch["input_ids"], batch["attention_mask"], strict=True):
+                    texts.append(" ".join(decode(ids[mask], skip_special=True)) if decode else "")
+        out = Path(trainer.log_dir or ".") / "predictions.tsv"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w") as f:
+            f.write("p_positive\ttext\n")
+            for p, text in zip(probabilities[:, -1].tolist(), texts, strict=False):
+                f.write(f"{p:.4f}\t{' '.join(text.split())}\n")
+        print(f"{len(probabilities)} predictions written to {out}")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -18,11 +19,13 @@ from layers.classifier import SequenceClassifierNet, ShallowEncoder
 from layers.pooling import PoolKind
 from layers.position import PositionKind
 from layers.transformer import TransformerConfig, TransformerEncoder
+from layers.word_vectors import load_word_vectors
 from lightning_modules import optim
 from lightning_modules.plots import attention_figure
 
 EncoderKind = Literal["none", "simple_attention", "attention", "transformer"]
 STAGES = ("train", "val", "test")
+FIGURE_TOKENS = 40  # attention figures show at most this many tokens of each example
 
 
 class SequenceClassifier(L.LightningModule):
@@ -34,9 +37,12 @@ class SequenceClassifier(L.LightningModule):
         attention         + multi-head self-attention with Q, K, V projections (`n_heads`)
         transformer       `n_layers` TransformerBlocks (`norm`, `activation`, feed-forward 4·D)
     positions: none | learned | sinusoidal, with any encoder. pool: mean | max | first.
-    vocab_size, num_classes and pad_id come from the data module (linked by train.py).
-    On each validation end, a figure of the attention weights of `attention_examples` validation
-    examples goes to TensorBoard (`val/attention`).
+    hidden_size: a tanh hidden layer of that width before the output layer.
+    embeddings_path: initialise the token embedding from GloVe-format word vectors (d_model must match their
+    width), `freeze_embeddings` to keep them fixed; words the file lacks are counted and reported.
+    vocab_size, num_classes and pad_id come from the data module (linked by train.py). On each validation
+    end a figure of the attention weights of `attention_examples` validation examples goes to TensorBoard.
+    Checkpoints carry the data module's text encoder, so sentiment.py can classify raw text with them.
     """
 
     def __init__(
@@ -55,6 +61,9 @@ class SequenceClassifier(L.LightningModule):
         dropout: float = 0.0,
         activation: Activation = "relu",
         scaled: bool = False,
+        hidden_size: int | None = None,
+        embeddings_path: str | None = None,
+        freeze_embeddings: bool = False,
         attn_impl: AttentionImpl = "manual",
         optimizer: OptimizerCallable = torch.optim.AdamW,
         warmup_steps: int = 0,
@@ -62,13 +71,15 @@ class SequenceClassifier(L.LightningModule):
         attention_examples: int = 4,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("vocab_size", vocab_size),
-            ("d_model", d_model),
-            ("n_heads", n_heads),
-            ("n_layers", n_layers),
-            ("max_len", max_len),
-        ):
+        sizes = {
+            "vocab_size": vocab_size,
+            "d_model": d_model,
+            "n_heads": n_heads,
+            "n_layers": n_layers,
+            "max_len": max_len,
+            "hidden_size": hidden_size or 1,
+        }
+        for name, value in sizes.items():
             if value is None or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         if not 0.0 <= dropout < 1.0:
@@ -78,11 +89,25 @@ class SequenceClassifier(L.LightningModule):
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer = optimizer
         self.net = build_network(self.hparams)
+        if freeze_embeddings:
+            self.net.encoder.tok_emb.weight.requires_grad_(False)
         self.accuracy = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes) for s in STAGES})
+        self.text_encoder_state: dict[str, Any] | None = None  # how raw text became ids (from the data)
         self._attention_batch: dict[str, Tensor] | None = None
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         return self.net(input_ids, attention_mask)  # (B, C) logits
+
+    def setup(self, stage: str) -> None:
+        # Only a fresh fit reads the vectors; a resumed run's checkpoint then restores the trained ones.
+        if stage == "fit" and self.hparams.embeddings_path:
+            words = getattr(self.trainer.datamodule, "i2w", None)
+            if words is None:
+                raise ValueError("embeddings_path needs a data module with a word vocabulary (i2w)")
+            # Special tokens ([PAD], [CLS], …) have no vectors to find: they keep their own initialisation.
+            special = set(getattr(self.trainer.datamodule, "special_ids", ()))
+            report = load_word_vectors(self.net.encoder.tok_emb, self.hparams.embeddings_path, words, skip=special)
+            rank_zero_info(f"{self.hparams.embeddings_path}: {report}")
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
@@ -92,12 +117,7 @@ class SequenceClassifier(L.LightningModule):
         accuracy(logits, labels)
         size = labels.shape[0]
         self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=stage == "train",
-            on_epoch=True,
-            batch_size=size,
-            prog_bar=stage != "train",
+            f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, batch_size=size, prog_bar=stage != "train"
         )
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, batch_size=size, prog_bar=True)
         return loss
@@ -122,6 +142,17 @@ class SequenceClassifier(L.LightningModule):
         total = int(self.trainer.estimated_stepping_batches)
         return optim.configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        encoder = getattr(datamodule, "text_encoder", None)
+        if encoder is not None:
+            self.text_encoder_state = {**encoder.state_dict(), "max_len": getattr(datamodule, "max_len", None)}
+        if self.text_encoder_state is not None:
+            checkpoint["text_encoder"] = self.text_encoder_state
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.text_encoder_state = checkpoint.get("text_encoder")
+
     def on_validation_epoch_end(self) -> None:
         batch, self._attention_batch = self._attention_batch, None
         if batch is None or self.hparams.encoder == "none" or self.trainer.sanity_checking:
@@ -135,7 +166,7 @@ class SequenceClassifier(L.LightningModule):
         decode = getattr(self.trainer.datamodule, "decode", None)
         examples, captions = [], []
         for i, ids in enumerate(batch["input_ids"]):
-            n = int(batch["attention_mask"][i].sum())
+            n = min(int(batch["attention_mask"][i].sum()), FIGURE_TOKENS)
             tokens = decode(ids[:n]) if decode else [str(int(t)) for t in ids[:n]]
             examples.append((tokens, [w[i, ..., :n, :n] for w in weights]))
             label = int(batch["labels"][i])
@@ -149,17 +180,10 @@ def build_network(hp) -> SequenceClassifierNet:
     """The classifier network that the hyperparameters describe."""
     if hp.encoder == "transformer":
         config = TransformerConfig(
-            vocab_size=hp.vocab_size,
-            d_model=hp.d_model,
-            n_heads=hp.n_heads,
-            n_layers=hp.n_layers,
-            max_len=hp.max_len,
-            positions=hp.positions,
-            norm=hp.norm,
-            activation=hp.activation,
-            dropout=hp.dropout,
-            attn_impl=hp.attn_impl,
-        )
+            vocab_size=hp.vocab_size, d_model=hp.d_model, n_heads=hp.n_heads, n_layers=hp.n_layers,
+            max_len=hp.max_len, positions=hp.positions, norm=hp.norm, activation=hp.activation,
+            dropout=hp.dropout, attn_impl=hp.attn_impl,
+        )  # fmt: skip
         encoder = TransformerEncoder(config)
     else:
         if hp.encoder == "simple_attention":
@@ -169,10 +193,6 @@ def build_network(hp) -> SequenceClassifierNet:
         elif hp.encoder == "none":
             mixer = None
         else:
-            raise ValueError(
-                f"unknown encoder {hp.encoder!r}; choose none, simple_attention, attention or transformer"
-            )
-        encoder = ShallowEncoder(
-            hp.vocab_size, hp.d_model, mixer, hp.positions, hp.max_len, hp.dropout, hp.pad_id
-        )
-    return SequenceClassifierNet(encoder, hp.d_model, hp.num_classes, hp.pool, hp.dropout)
+            raise ValueError(f"unknown encoder {hp.encoder!r}; choose none, simple_attention, attention or transformer")
+        encoder = ShallowEncoder(hp.vocab_size, hp.d_model, mixer, hp.positions, hp.max_len, hp.dropout, hp.pad_id)
+    return SequenceClassifierNet(encoder, hp.d_model, hp.num_classes, hp.pool, hp.dropout, hp.hidden_size)

@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from lightning_modules.callbacks import HParamsSummary, RandomState
+from lightning_modules.callbacks import HParamsSummary, PredictionWriter, RandomState
 
 RUNS_DIR = "runs"
 AUTO_NAME = "auto"  # the logger name that means "derive it from the config file's path"
@@ -152,6 +152,8 @@ class LabCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         trainer = super().instantiate_trainer(**kwargs)
         trainer.callbacks.append(RandomState())
+        if self.subcommand == "predict":
+            trainer.callbacks.append(PredictionWriter())
         if trainer.loggers:
             trainer.callbacks.append(HParamsSummary())
             if not any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks):
@@ -237,6 +239,18 @@ def quiet_lightning() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTip())
 
 
+def root_cause(err: BaseException) -> BaseException:
+    """The innermost input error of a chain: jsonargparse wraps what a constructor raised in messages of its
+    own (with the arguments' reprs), and the original says best what is wrong."""
+    found, seen = err, set()
+    while (cause := err.__cause__ or err.__context__) is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        err = cause
+        if isinstance(err, USER_ERRORS):
+            found = err
+    return found
+
+
 def main(args: list[str] | None = None) -> None:
     """Run the CLI; input errors end in one line on stderr and exit status 2 (LAB_DEBUG=1: traceback)."""
     try:
@@ -244,6 +258,6 @@ def main(args: list[str] | None = None) -> None:
     except USER_ERRORS as err:
         if os.environ.get("LAB_DEBUG"):
             raise
-        message = one_line(str(err).strip().strip("'\"")) or type(err).__name__
+        message = one_line(str(root_cause(err)).strip().strip("'\"")) or type(err).__name__
         sys.stderr.write(f"error: {message}\n(LAB_DEBUG=1 shows the traceback)\n")
         sys.exit(2)

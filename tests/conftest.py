@@ -16,3 +16,23 @@ def seed() -> int:
     """Every test starts from the same random state."""
     torch.manual_seed(0)
     return 0
+
+
+@pytest.fixture(scope="session")
+def corpora(tmp_path_factory) -> dict:
+    """Fixture corpora in the real layouts, written once per test session (see tests/fixtures.py)."""
+    from tests import fixtures
+
+    root = tmp_path_factory.mktemp("corpora")
+    yelp_train, yelp_test = fixtures.write_yelp(root / "yelp")
+    return {
+        "root": root,
+        "cache": root / "cache",
+        "imdb_dir": fixtures.write_acl_imdb(root / "imdb_dir"),
+        "imdb_tar": fixtures.write_acl_imdb(root / "imdb_tar", as_tar=True),
+        "glove": fixtures.write_glove(root / "glove.50d.txt.gz", fixtures.vocabulary_words()),
+        "reviews_train": fixtures.write_reviews_tsv(root / "sample_train.txt"),
+        "reviews_dev": fixtures.write_reviews_tsv(root / "dev.txt", seed=1, offset=1000),
+        "yelp_train": yelp_train,
+        "yelp_test": yelp_test,
+    }

@@ -9,6 +9,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_modules.cli import LabCLI, experiment_name, main, one_line
+from tests.fixtures import config_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
@@ -34,16 +35,11 @@ def in_tmp_path(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
-def test_every_config_passes_a_fast_dev_run(config):
-    cli = LabCLI(args=["fit", "--config", str(config), "--trainer.fast_dev_run", "true", *SMALL_FOR(config)])
+def test_every_config_passes_a_fast_dev_run(config, corpora):
+    args = ["fit", "--config", str(config), "--trainer.fast_dev_run", "true", *config_overrides(config, corpora)]
+    cli = LabCLI(args=args)
     assert cli.trainer.state.finished
     assert torch.isfinite(cli.trainer.callback_metrics["train/loss_step"])
-
-
-def SMALL_FOR(config: Path) -> list[str]:
-    return (
-        SMALL if config.parent.name in ("xor", "imdb_synth") else ["--trainer.enable_progress_bar", "false"]
-    )
 
 
 def fit(*args: str) -> LabCLI:
@@ -75,9 +71,7 @@ def test_resuming_with_ckpt_path_last_finishes_like_an_uninterrupted_run():
         torch.testing.assert_close(
             resumed.trainer.callback_metrics[name], straight.trainer.callback_metrics[name], rtol=0, atol=0
         )
-    for (name, a), b in zip(
-        resumed.model.state_dict().items(), straight.model.state_dict().values(), strict=True
-    ):
+    for (name, a), b in zip(resumed.model.state_dict().items(), straight.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=lambda m, n=name: f"{n}: {m}")
 
 

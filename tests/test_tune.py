@@ -155,9 +155,7 @@ def test_an_empty_space_fails_before_training(tmp_path, capsys):
 
 
 def test_an_unreachable_storage_fails_before_training(space_file, tmp_path, capsys):
-    code, err = run_failing(
-        study_args(space_file, "--storage", "postgresql://nobody@127.0.0.1:9/none"), capsys
-    )
+    code, err = run_failing(study_args(space_file, "--storage", "postgresql://nobody@127.0.0.1:9/none"), capsys)
     assert code == 2 and "cannot open storage 'postgresql://nobody@127.0.0.1:9/none'" in err
     assert not list(tmp_path.glob("studies/*/trials"))
 

@@ -48,9 +48,7 @@ def summary_table(study: optuna.Study, settings: StudySettings, top: int = 15) -
         seconds = t.duration.total_seconds() if t.duration else float("nan")
         params = ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in t.params.items())
         epochs = len(t.intermediate_values) or t.user_attrs.get("epochs", "")
-        lines.append(
-            f"{t.number:>5} {t.state.name.lower():>8} {value:>9.4f} {epochs!s:>6} {seconds:>8.0f}  {params}"
-        )
+        lines.append(f"{t.number:>5} {t.state.name.lower():>8} {value:>9.4f} {epochs!s:>6} {seconds:>8.0f}  {params}")
     return "\n".join(lines)
 
 

@@ -62,9 +62,7 @@ class Parameter:
         if self.kind == "categorical":
             return trial.suggest_categorical(self.key, list(self.choices))
         if self.kind == "int":
-            return trial.suggest_int(
-                self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
-            )
+            return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
 
     def probe_values(self) -> list:
@@ -103,9 +101,7 @@ class SearchSpace:
         """The space less the given keys (those the user fixed); an emptied space is an error."""
         kept = tuple(p for p in self.parameters if p.key not in keys)
         if not kept:
-            raise SearchSpaceError(
-                f"search space {self.source}: every key is fixed, nothing is left to search"
-            )
+            raise SearchSpaceError(f"search space {self.source}: every key is fixed, nothing is left to search")
         return SearchSpace(kept, self.source)
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:

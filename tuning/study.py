@@ -66,9 +66,7 @@ def validate(settings: StudySettings) -> None:
     except ConfigError as err:
         raise StudyError(f"{settings.config}: {err}") from err
     if missing := [key for key in settings.space.keys if key not in config]:
-        raise SearchSpaceError(
-            f"{settings.space.source}: not keys of {settings.config.name}: {', '.join(missing)}"
-        )
+        raise SearchSpaceError(f"{settings.space.source}: not keys of {settings.config.name}: {', '.join(missing)}")
     probes = {p.key: p.probe_values() for p in settings.space.parameters}
     for i in range(max(len(v) for v in probes.values())):  # all keys at once, then blame one if it fails
         values = {key: vals[i % len(vals)] for key, vals in probes.items()}
@@ -79,9 +77,7 @@ def validate(settings: StudySettings) -> None:
                 try:
                     parse_config(settings.run_args({key: value}, "runs", "validation"))
                 except ConfigError as err:
-                    raise SearchSpaceError(
-                        f"{settings.space.source}: {key} = {value!r} is rejected: {err}"
-                    ) from err
+                    raise SearchSpaceError(f"{settings.space.source}: {key} = {value!r} is rejected: {err}") from err
             raise
 
 
@@ -124,9 +120,7 @@ def build_study(settings: StudySettings) -> optuna.Study:
         pruner=pruner,
     )
     if study.direction.name.lower() != settings.direction:
-        raise StudyError(
-            f"study {settings.study_name!r} exists and is a {study.direction.name.lower()} study"
-        )
+        raise StudyError(f"study {settings.study_name!r} exists and is a {study.direction.name.lower()} study")
     return study
 
 
@@ -169,9 +163,7 @@ def run_study(settings: StudySettings) -> optuna.Study:
     study = build_study(settings)
     done = len(study.get_trials(deepcopy=False, states=COUNTED))
     if done >= settings.n_trials:
-        log.warning(
-            "study %r already has %d trials (asked for %d)", settings.study_name, done, settings.n_trials
-        )
+        log.warning("study %r already has %d trials (asked for %d)", settings.study_name, done, settings.n_trials)
     else:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

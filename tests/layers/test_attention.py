@@ -117,9 +117,7 @@ def make_pair(d_model, n_heads, dtype, attn_impl="manual", bias=True):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize(("batch", "t", "d_model", "n_heads"), [(2, 5, 8, 2), (3, 9, 32, 4), (1, 4, 24, 1)])
-def test_multi_head_attention_matches_nn_multihead_attention(
-    batch, t, d_model, n_heads, masked, dtype, attn_impl
-):
+def test_multi_head_attention_matches_nn_multihead_attention(batch, t, d_model, n_heads, masked, dtype, attn_impl):
     ours, reference = make_pair(d_model, n_heads, dtype, attn_impl)
     x = torch.randn(batch, t, d_model, dtype=dtype, requires_grad=True)
     mask = random_padding_mask(batch, t) if masked else None

@@ -52,3 +52,10 @@ def test_attention_weights_come_back_per_layer():
     assert baseline(torch.randint(1, 20, (2, 5)), return_weights=True)[1] == []
     with pytest.raises(ValueError, match="at least 2"):
         SequenceClassifierNet(encoders()["none"], 16, 1)
+
+
+def test_a_tanh_hidden_layer_sits_between_the_pool_and_the_output():
+    net = SequenceClassifierNet(encoders()["none"], 16, num_classes=2, hidden_size=20)
+    first, activation, last = net.head
+    assert (first.in_features, first.out_features, last.out_features) == (16, 20, 2)
+    assert isinstance(activation, torch.nn.Tanh)

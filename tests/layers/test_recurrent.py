@@ -10,9 +10,9 @@ from tests.utils import assert_close, assert_grads_close, padding_mask
 
 
 def make_pair(input_size, hidden_size, num_layers, bidirectional, dtype, batch_first=True):
-    reference = nn.LSTM(
-        input_size, hidden_size, num_layers, batch_first=batch_first, bidirectional=bidirectional
-    ).to(dtype)
+    reference = nn.LSTM(input_size, hidden_size, num_layers, batch_first=batch_first, bidirectional=bidirectional).to(
+        dtype
+    )
     ours = LSTM(input_size, hidden_size, num_layers, batch_first=batch_first, bidirectional=bidirectional)
     ours = ours.to(dtype)
     ours.load_state_dict(reference.state_dict())  # strict: same names, same shapes

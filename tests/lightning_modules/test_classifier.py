@@ -85,6 +85,4 @@ def test_biases_and_norm_gains_are_not_decayed():
     model = SequenceClassifier(vocab_size=10, encoder="transformer", d_model=16, n_heads=2)
     decayed, plain = parameter_groups(model)
     assert all(p.dim() >= 2 for p in decayed["params"]) and plain["weight_decay"] == 0.0
-    assert sum(p.numel() for g in (decayed, plain) for p in g["params"]) == sum(
-        p.numel() for p in model.parameters()
-    )
+    assert sum(p.numel() for g in (decayed, plain) for p in g["params"]) == sum(p.numel() for p in model.parameters())

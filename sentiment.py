@@ -1,0 +1,65 @@
+"""Classify your own text with a trained SequenceClassifier checkpoint.
+
+    python sentiment.py --ckpt_path runs/imdb/transformer_1block/version_0/checkpoints/last.ckpt \\
+        "A gripping film, beautifully acted." "Two hours I will never get back."
+    python sentiment.py --ckpt_path CKPT          # then type reviews, one per line (Ctrl-D ends)
+
+From Python:
+
+    from sentiment import load_classifier, predict_sentiment
+    model = load_classifier("runs/.../last.ckpt")
+    predict_sentiment(model, "A gripping film.")          # 0.93: the probability that it is positive
+
+The checkpoint carries the data module's text encoder (tokenizer, cleaning, vocabulary), so text is turned
+into ids exactly as in training, and cut to the same length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from datamodules.text import TextEncoder
+from lightning_modules.classifier import SequenceClassifier
+
+
+def load_classifier(ckpt_path: str, map_location: str = "cpu") -> SequenceClassifier:
+    model = SequenceClassifier.load_from_checkpoint(ckpt_path, map_location=map_location, weights_only=True)
+    if model.text_encoder_state is None:
+        raise ValueError(f"{ckpt_path} has no text encoder: it was saved without a data module")
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_sentiment(model: SequenceClassifier, text: str | list[str]) -> float | list[float]:
+    """The probability that `text` is positive (class 1), in [0, 1]; a list of texts gives a list."""
+    if model.text_encoder_state is None:
+        raise ValueError("this model has no text encoder: load it with load_classifier(checkpoint)")
+    encoder = TextEncoder.from_state(model.text_encoder_state)
+    texts = [text] if isinstance(text, str) else list(text)
+    batch = encoder.batch(texts, model.text_encoder_state.get("max_len"))
+    device = next(model.parameters()).device
+    probabilities = model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).softmax(-1)[:, 1]
+    return probabilities.item() if isinstance(text, str) else probabilities.tolist()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt_path", required=True, help="a SequenceClassifier checkpoint")
+    p.add_argument("texts", nargs="*", help="texts to classify (default: read lines from standard input)")
+    args = p.parse_args(argv)
+    try:
+        model = load_classifier(args.ckpt_path)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    texts = args.texts or (line.strip() for line in sys.stdin if line.strip())
+    for text in texts:
+        p_positive = predict_sentiment(model, text)
+        verdict = "positive" if p_positive >= 0.5 else "negative"
+        print(f"{p_positive:.3f}  {verdict:8s}  {text}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Small corpora in the real layouts, written by the tests themselves (no download, no shared data).
+
+Reviews are built from sentiment words so a model can learn them, and include the awkward cases real
+files have: `<br />` breaks, mixed case, a stray non-UTF-8 byte, an empty review, a very long review.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import random
+import tarfile
+from pathlib import Path
+
+POSITIVE = ["great", "wonderful", "superb", "moving", "brilliant", "delightful", "masterpiece", "touching"]
+NEGATIVE = ["awful", "boring", "terrible", "dull", "tedious", "horrible", "mess", "pointless"]
+FILLER = ["the", "film", "plot", "actor", "scene", "story", "and", "was", "a", "it", "movie", "this"]
+TEST_ONLY_WORD = "zyzzyva"  # appears in test reviews only: must not enter the vocabulary
+VAL_TRAIN_WORD = "quokka"  # appears in training reviews only
+
+
+def review(rng: random.Random, positive: bool, length: int = 20) -> str:
+    words = [rng.choice(FILLER) for _ in range(length)]
+    for _ in range(3):
+        words[rng.randrange(length)] = rng.choice(POSITIVE if positive else NEGATIVE)
+    text = " ".join(words).capitalize() + "."
+    return text.replace(" and ", " and<br /><br />", 1)
+
+
+def acl_imdb_files(per_label: int = 12, seed: int = 0) -> dict[str, bytes]:
+    """aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt → content, with the awkward cases in train."""
+    rng = random.Random(seed)
+    files = {}
+    for split in ("train", "test"):
+        for label in ("pos", "neg"):
+            for i in range(per_label):
+                text = review(rng, label == "pos")
+                if split == "test" and i == 0:
+                    text += f" {TEST_ONLY_WORD}"
+                if split == "train" and i == 1:
+                    text += f" {VAL_TRAIN_WORD}"
+                data = text.encode()
+                if split == "train" and label == "neg" and i == 2:
+                    data = b"Caf\xe9 " + data  # latin-1, not UTF-8
+                if split == "train" and label == "pos" and i == 3:
+                    data = b""  # an empty review
+                if split == "train" and label == "pos" and i == 4:
+                    data = (text + " ").encode() * 40  # far longer than max_len
+                rating = 8 if label == "pos" else 2
+                files[f"aclImdb/{split}/{label}/{i}_{rating}.txt"] = data
+    files["aclImdb/imdb.vocab"] = b"the\nfilm\n"
+    return files
+
+
+def write_acl_imdb(root: Path, as_tar: bool = False, per_label: int = 12) -> Path:
+    """The standard distribution's layout, as a folder (returns root/aclImdb) or a .tar.gz."""
+    files = acl_imdb_files(per_label)
+    root.mkdir(parents=True, exist_ok=True)
+    if as_tar:
+        path = root / "aclImdb_v1.tar.gz"
+        with tarfile.open(path, "w:gz") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return path
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root / "aclImdb"
+
+
+def write_glove(path: Path, words: list[str], dim: int = 50, seed: int = 0) -> Path:
+    """A GloVe-format file (`word v1 … vD` per line) for `words`; gzipped if the name ends in .gz."""
+    rng = random.Random(seed)
+    lines = [f"{w} " + " ".join(f"{rng.gauss(0, 0.4):.5f}" for _ in range(dim)) for w in words]
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def write_reviews_tsv(path: Path, n: int = 40, seed: int = 0, offset: int = 0) -> Path:
+    """`id<TAB>pos|neg<TAB>text` lines, one with a \\x85 inside its text as real IMDb reviews have."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        positive = i % 2 == 0
+        text = review(rng, positive)
+        if i == 3:
+            text = text.replace(" ", " \x85 ", 1)
+        lines.append(f"{offset + i}\t{'pos' if positive else 'neg'}\t{text}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_yelp(folder: Path, n_train: int = 60, n_test: int = 20, seed: int = 0) -> tuple[Path, Path]:
+    """The shared slices' two formats: a JSON list of {text, label} and `<label> <text>` lines."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    train = [{"text": review(rng, i % 2 == 0), "label": int(i % 2 == 0)} for i in range(n_train)]
+    (folder / "train.json").write_text(json.dumps(train))
+    test_lines = [f"{int(i % 2 == 0)} {review(rng, i % 2 == 0).lower()}" for i in range(n_test)]
+    (folder / "test.txt").write_text("\n".join(test_lines) + "\n")
+    return folder / "train.json", folder / "test.txt"
+
+
+def vocabulary_words() -> list[str]:
+    """The words the fixture reviews use, for GloVe fixtures that cover most of them."""
+    return FILLER + POSITIVE + NEGATIVE + [".", "<", ">", "br", "/"]
+
+
+def config_overrides(config: Path, corpora: dict) -> list[str]:
+    """Arguments that point a config of configs/ at the fixture corpora and keep its run small."""
+    import yaml
+
+    family = config.parent.name
+    quiet = ["--trainer.enable_progress_bar", "false"]
+    if family in ("xor", "imdb_synth"):
+        sizes = ["train_size", "512", "val_size", "256", "test_size", "128"]
+        return quiet + [f"--data.init_args.{a}" if i % 2 == 0 else a for i, a in enumerate(sizes)]
+    data = {
+        "imdb": {"data_dir": corpora["imdb_tar"], "val_size": 4},
+        "reviews": {"train_path": corpora["reviews_train"], "val_path": corpora["reviews_dev"]},
+        "yelp": {
+            "train_path": corpora["yelp_train"],
+            "test_path": corpora["yelp_test"],
+            "val_size": 8,
+            "wordpiece_vocab_size": 200,
+        },
+    }[family]
+    args = [*quiet, "--data.init_args.cache_dir", str(corpora["cache"])]
+    for key, value in data.items():
+        args += [f"--data.init_args.{key}", str(value)]
+    if "embeddings_path" in yaml.safe_load(config.read_text())["model"]["init_args"]:
+        args += ["--model.init_args.embeddings_path", str(corpora["glove"])]
+    return args

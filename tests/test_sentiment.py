@@ -1,0 +1,83 @@
+"""From a trained checkpoint back to raw text: predict_sentiment, sentiment.py and `train.py predict`."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import sentiment
+from lightning_modules.cli import LabCLI
+from tests.fixtures import config_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def trained(corpora, tmp_path, monkeypatch):
+    """A bag-of-words model fitted for a few epochs on the fixture IMDb: its last checkpoint."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    config = ROOT / "configs/imdb/baseline_mean.yaml"
+    cli = LabCLI(
+        args=[
+            "fit",
+            "--config",
+            str(config),
+            *config_overrides(config, corpora),
+            "--trainer.max_epochs",
+            "30",
+            "--data.init_args.min_freq",
+            "1",
+            "--model.init_args.optimizer.init_args.lr",
+            "0.02",
+        ]
+    )
+    return cli, Path(cli.trainer.log_dir) / "checkpoints/last.ckpt"
+
+
+def test_predict_sentiment_gives_probabilities_that_follow_the_words(trained):
+    _, ckpt = trained
+    model = sentiment.load_classifier(str(ckpt))
+    good = sentiment.predict_sentiment(model, "A wonderful, brilliant and touching film. A masterpiece.")
+    bad = sentiment.predict_sentiment(model, "An awful, boring, tedious mess of a movie.")
+    assert 0.0 <= bad < 0.5 < good <= 1.0
+    both = sentiment.predict_sentiment(model, ["superb", "", "dull " * 1000])
+    assert len(both) == 3 and all(0.0 <= p <= 1.0 for p in both)  # an empty and a very long text too
+
+
+def test_the_sentiment_command_prints_one_line_per_text(trained, capsys):
+    _, ckpt = trained
+    sentiment.main(["--ckpt_path", str(ckpt), "great and superb", "terrible and dull"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[1] == "positive" and lines[1].split()[1] == "negative"
+
+
+def test_train_py_predict_writes_probabilities_for_a_file_of_texts(trained, corpora, tmp_path):
+    _, ckpt = trained
+    texts = tmp_path / "mine.txt"
+    texts.write_text("A delightful film\n\nA pointless, horrible film\n")
+    config = ROOT / "configs/imdb/baseline_mean.yaml"
+    cli = LabCLI(
+        args=[
+            "predict",
+            "--config",
+            str(config),
+            *config_overrides(config, corpora),
+            "--data.init_args.min_freq",
+            "1",
+            "--data.init_args.predict_path",
+            str(texts),
+            "--ckpt_path",
+            str(ckpt),
+        ]
+    )
+    rows = (Path(cli.trainer.log_dir) / "predictions.tsv").read_text().splitlines()
+    assert rows[0] == "p_positive\ttext" and len(rows) == 3
+    assert float(rows[1].split("\t")[0]) > 0.5 > float(rows[2].split("\t")[0])
+
+
+def test_a_checkpoint_keeps_the_text_encoder(trained):
+    _, ckpt = trained
+    state = torch.load(ckpt, weights_only=True)["text_encoder"]  # plain data: loads without pickles
+    assert state["kind"] == "words" and state["vocab"][0] == "[PAD]" and state["max_len"] == 256
