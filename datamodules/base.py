@@ -1,9 +1,11 @@
-"""What every sequence-classification data module shares: the padding collate, optional length bucketing,
-and the vocabulary-facing attributes the CLI links into the model (vocab_size, num_classes, pad_id).
+"""What the text data modules share.
 
-A subclass says how to get its TextEncoder (`build_encoder`, called the first time anything asks for the
-vocabulary, which the CLI does before building the model) and fills `self.datasets[split]` for split in
-train/val/test/predict in `setup`.
+TextDataModule: the TextEncoder and the vocabulary attributes the CLI links into models (vocab_size, pad_id,
+special_ids). A subclass says how to get its encoder (`build_encoder`, called the first time anything asks
+for the vocabulary, which the CLI does before building the model).
+
+ClassificationDataModule adds num_classes, the padding collate and optional length bucketing; a subclass
+fills `self.datasets[split]` for split in train/val/test/predict in `setup`.
 """
 
 from __future__ import annotations
@@ -17,27 +19,11 @@ from datamodules.text import TextEncoder
 from datamodules.vocab import Vocabulary
 
 
-class ClassificationDataModule(L.LightningDataModule):
-    num_classes = 2  # sentiment: 1 = positive, 0 = negative
+class TextDataModule(L.LightningDataModule):
+    """A data module over text: its TextEncoder and the vocabulary attributes the CLI links into models."""
 
-    def __init__(
-        self,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        max_len: int | None = None,
-        bucket: bool = False,
-        num_workers: int = 0,
-    ) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        if batch_size <= 0 or (eval_batch_size is not None and eval_batch_size <= 0):
-            raise ValueError(f"batch sizes must be positive, got {batch_size} and {eval_batch_size}")
-        if max_len is not None and max_len <= 0:
-            raise ValueError(f"max_len must be positive, got {max_len}")
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be ≥ 0, got {num_workers}")
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
-        self.max_len, self.bucket, self.num_workers = max_len, bucket, num_workers
-        self.datasets: dict[str, Dataset] = {}
         self._encoder: TextEncoder | None = None
 
     def build_encoder(self) -> TextEncoder:
@@ -60,18 +46,18 @@ class ClassificationDataModule(L.LightningDataModule):
         return self.text_encoder.pad_id
 
     @property
+    def special_ids(self) -> list[int]:
+        """Ids of [PAD], [UNK], [CLS], [SEP], [MASK] (whichever the encoder has)."""
+        return sorted(self.text_encoder.special_ids)
+
+    @property
     def vocab(self) -> Vocabulary:
-        """The word vocabulary (word-level corpora only)."""
+        """The word or character vocabulary (not for sub-word and byte encoders)."""
         return self.text_encoder.vocab
 
     @property
     def i2w(self) -> list[str]:
         return self.text_encoder.i2w
-
-    @property
-    def special_ids(self) -> list[int]:
-        """Ids of [PAD], [UNK], [CLS], [SEP], [MASK] (whichever the encoder has)."""
-        return sorted(self.text_encoder.special_ids)
 
     @property
     def w2i(self) -> dict[str, int]:
@@ -80,6 +66,29 @@ class ClassificationDataModule(L.LightningDataModule):
     def decode(self, ids, skip_special: bool = False) -> list[str]:
         """Token strings of a sequence of ids (e.g. a row of batch["input_ids"])."""
         return self.text_encoder.decode(ids, skip_special)
+
+
+class ClassificationDataModule(TextDataModule):
+    num_classes = 2  # sentiment: 1 = positive, 0 = negative
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        max_len: int | None = None,
+        bucket: bool = False,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size <= 0 or (eval_batch_size is not None and eval_batch_size <= 0):
+            raise ValueError(f"batch sizes must be positive, got {batch_size} and {eval_batch_size}")
+        if max_len is not None and max_len <= 0:
+            raise ValueError(f"max_len must be positive, got {max_len}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be ≥ 0, got {num_workers}")
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.max_len, self.bucket, self.num_workers = max_len, bucket, num_workers
+        self.datasets: dict[str, Dataset] = {}
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
         if split not in self.datasets:

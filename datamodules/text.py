@@ -92,7 +92,7 @@ class TextEncoder:
 
     @staticmethod
     def from_state(state: dict[str, Any]) -> TextEncoder:
-        kinds = {cls.kind: cls for cls in (WordEncoder, SubwordEncoder)}
+        kinds = {cls.kind: cls for cls in (WordEncoder, SubwordEncoder, CharEncoder, ByteEncoder)}
         if state.get("kind") not in kinds:
             raise ValueError(f"unknown text encoder {state.get('kind')!r}")
         return kinds[state["kind"]].load_state(state)
@@ -193,3 +193,69 @@ class SubwordEncoder(TextEncoder):
         from tokenizers import Tokenizer
 
         return cls(Tokenizer.from_str(state["tokenizer_json"]))
+
+
+class CharEncoder(TextEncoder):
+    """One id per character: the special tokens, then every character of the training text."""
+
+    kind = "chars"
+
+    def __init__(self, vocab: Vocabulary) -> None:
+        self.vocab, self.pad_id = vocab, vocab.pad_id
+
+    @property
+    def i2w(self) -> list[str]:
+        return self.vocab.i2w
+
+    def encode(self, text: str) -> list[int]:
+        """Characters the vocabulary lacks are an error, not silently [UNK]: for a prompt, that is almost
+        always a typo or the wrong model."""
+        unknown = sorted({c for c in text if c not in self.vocab})
+        if unknown:
+            raise ValueError(
+                f"characters outside the model's vocabulary: {''.join(unknown)!r} "
+                f"(it knows {''.join(self.i2w[len(SPECIAL_TOKENS) :])!r})"
+            )
+        return [self.vocab.w2i[c] for c in text]
+
+    def encode_lenient(self, text: str) -> list[int]:
+        """Unknown characters become [UNK] (for corpora, whose validation text may hold rare ones)."""
+        return self.vocab.encode(text)
+
+    def text(self, ids: Iterable[int]) -> str:
+        return "".join(w if len(w) == 1 else "" for w in self.decode(ids))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "vocab": self.vocab.i2w}
+
+    @classmethod
+    def load_state(cls, state: dict[str, Any]) -> CharEncoder:
+        return cls(Vocabulary(state["vocab"][len(SPECIAL_TOKENS) :]))
+
+
+class ByteEncoder(TextEncoder):
+    """The 256 byte values of UTF-8 text (enwik8): no special tokens, nothing unknown."""
+
+    kind = "bytes"
+    pad_id = 0
+
+    @cached_property
+    def i2w(self) -> list[str]:
+        return [bytes([b]).decode("latin-1") for b in range(256)]
+
+    @property
+    def special_ids(self) -> set[int]:
+        return set()
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def text(self, ids: Iterable[int]) -> str:
+        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+    @classmethod
+    def load_state(cls, state: dict[str, Any]) -> ByteEncoder:
+        return cls()

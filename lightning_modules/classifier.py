@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import lightning as L
 import torch
@@ -22,13 +22,14 @@ from layers.transformer import TransformerConfig, TransformerEncoder
 from layers.word_vectors import load_word_vectors
 from lightning_modules import optim
 from lightning_modules.plots import attention_figure
+from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
 
 EncoderKind = Literal["none", "simple_attention", "attention", "transformer"]
 STAGES = ("train", "val", "test")
 FIGURE_TOKENS = 40  # attention figures show at most this many tokens of each example
 
 
-class SequenceClassifier(L.LightningModule):
+class SequenceClassifier(TextEncoderInCheckpoint, L.LightningModule):
     """Token ids → class, trained with cross-entropy; logs `{stage}/loss` and `{stage}/acc`.
 
     encoder:
@@ -40,6 +41,7 @@ class SequenceClassifier(L.LightningModule):
     hidden_size: a tanh hidden layer of that width before the output layer.
     embeddings_path: initialise the token embedding from GloVe-format word vectors (d_model must match their
     width), `freeze_embeddings` to keep them fixed; words the file lacks are counted and reported.
+    init_from_mlm: start the transformer encoder from a MaskedLM checkpoint's (same shape, same data).
     vocab_size, num_classes and pad_id come from the data module (linked by train.py). On each validation
     end a figure of the attention weights of `attention_examples` validation examples goes to TensorBoard.
     Checkpoints carry the data module's text encoder, so sentiment.py can classify raw text with them.
@@ -64,6 +66,7 @@ class SequenceClassifier(L.LightningModule):
         hidden_size: int | None = None,
         embeddings_path: str | None = None,
         freeze_embeddings: bool = False,
+        init_from_mlm: str | None = None,
         attn_impl: AttentionImpl = "manual",
         optimizer: OptimizerCallable = torch.optim.AdamW,
         warmup_steps: int = 0,
@@ -84,6 +87,8 @@ class SequenceClassifier(L.LightningModule):
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if init_from_mlm and encoder != "transformer":
+            raise ValueError("init_from_mlm needs encoder: transformer (the MaskedLM's encoder is one)")
         if num_classes is None or num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.save_hyperparameters(ignore=["optimizer"])
@@ -92,7 +97,6 @@ class SequenceClassifier(L.LightningModule):
         if freeze_embeddings:
             self.net.encoder.tok_emb.weight.requires_grad_(False)
         self.accuracy = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes) for s in STAGES})
-        self.text_encoder_state: dict[str, Any] | None = None  # how raw text became ids (from the data)
         self._attention_batch: dict[str, Tensor] | None = None
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
@@ -108,6 +112,9 @@ class SequenceClassifier(L.LightningModule):
             special = set(getattr(self.trainer.datamodule, "special_ids", ()))
             report = load_word_vectors(self.net.encoder.tok_emb, self.hparams.embeddings_path, words, skip=special)
             rank_zero_info(f"{self.hparams.embeddings_path}: {report}")
+        if stage == "fit" and self.hparams.init_from_mlm:
+            loaded = load_mlm_encoder(self.net.encoder, self.hparams.init_from_mlm)
+            rank_zero_info(f"{self.hparams.init_from_mlm}: {loaded} encoder tensors loaded from the masked LM")
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
@@ -141,17 +148,6 @@ class SequenceClassifier(L.LightningModule):
         optimizer = self.optimizer(optim.parameter_groups(self))
         total = int(self.trainer.estimated_stepping_batches)
         return optim.configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        datamodule = self._trainer.datamodule if self._trainer is not None else None
-        encoder = getattr(datamodule, "text_encoder", None)
-        if encoder is not None:
-            self.text_encoder_state = {**encoder.state_dict(), "max_len": getattr(datamodule, "max_len", None)}
-        if self.text_encoder_state is not None:
-            checkpoint["text_encoder"] = self.text_encoder_state
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.text_encoder_state = checkpoint.get("text_encoder")
 
     def on_validation_epoch_end(self) -> None:
         batch, self._attention_batch = self._attention_batch, None
@@ -196,3 +192,27 @@ def build_network(hp) -> SequenceClassifierNet:
             raise ValueError(f"unknown encoder {hp.encoder!r}; choose none, simple_attention, attention or transformer")
         encoder = ShallowEncoder(hp.vocab_size, hp.d_model, mixer, hp.positions, hp.max_len, hp.dropout, hp.pad_id)
     return SequenceClassifierNet(encoder, hp.d_model, hp.num_classes, hp.pool, hp.dropout, hp.hidden_size)
+
+
+def load_mlm_encoder(encoder: nn.Module, ckpt_path: str) -> int:
+    """Copy a MaskedLM checkpoint's encoder into `encoder`, every tensor, strictly; its [MASK] embedding
+    row (the last) is dropped. Returns how many tensors were loaded."""
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+    weights = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+    if not weights:
+        raise ValueError(f"{ckpt_path} holds no MaskedLM encoder")
+    vocab = encoder.tok_emb.num_embeddings
+    if weights["tok_emb.weight"].shape[0] != vocab + 1:
+        raise ValueError(
+            f"{ckpt_path} was pretrained on {weights['tok_emb.weight'].shape[0] - 1} token ids, "
+            f"this data has {vocab}: pretrain and fine-tune on the same vocabulary"
+        )
+    weights["tok_emb.weight"] = weights["tok_emb.weight"][:vocab]
+    try:
+        encoder.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{ckpt_path}: its encoder does not match this classifier's (d_model, n_heads, "
+            f"n_layers, max_len, positions and norm must agree): {str(err).splitlines()[0]}"
+        ) from err
+    return len(weights)

@@ -29,7 +29,7 @@ from lightning_modules.callbacks import HParamsSummary, PredictionWriter, Random
 
 RUNS_DIR = "runs"
 AUTO_NAME = "auto"  # the logger name that means "derive it from the config file's path"
-LINKED_FROM_DATA = ("vocab_size", "num_classes", "pad_id")
+LINKED_FROM_DATA = ("vocab_size", "num_classes", "pad_id", "special_ids")
 # Errors that mean "the input is wrong", reported in one line; anything else is a bug and keeps its traceback.
 USER_ERRORS = (
     ValueError,

@@ -1,0 +1,166 @@
+"""A causal (GPT-style) character or byte language model: training, bits per character, sampling."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch import Tensor
+from torchmetrics import SumMetric
+
+from layers.attention import AttentionImpl
+from layers.blocks import Activation, NormPlacement
+from layers.generation import check_sampling, generate
+from layers.position import PositionKind
+from layers.transformer import TransformerConfig, TransformerLM
+from lightning_modules import optim
+from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
+
+IGNORE = -100
+VALIDATION_FIGURES = ("bpc", "bpc_last_token")  # val dataloader 0: every token; 1: last tokens of slices
+
+
+class CausalLM(TextEncoderInCheckpoint, L.LightningModule):
+    """Next-token prediction with a decoder-only stack (TransformerLM, causal) over the data's tokens.
+
+    Logs train/loss (nats per token) and train/grad_norm (before clipping) every step; on validation
+    val/loss, val/ppl and val/bpc (bits per token over every validation token, each with up to the
+    model's context; the monitored figure) and val/bpc_last_token (the exercise's estimate: −log₂ p of the
+    last token of random slices). Every `sample_every_n_steps` steps, a sample continued from 16
+    characters of validation text goes to TensorBoard as text.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 128,
+        n_heads: int = 4,
+        n_layers: int = 4,
+        max_len: int = 256,
+        positions: PositionKind = "learned",
+        norm: NormPlacement = "pre",
+        activation: Activation = "gelu",
+        dropout: float = 0.1,
+        attn_impl: AttentionImpl = "manual",
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        warmup_steps: int = 200,
+        lr_decay: optim.Decay = "cosine",
+        sample_every_n_steps: int = 500,
+        sample_length: int = 200,
+        sample_temperature: float = 0.8,
+        sample_top_k: int | None = None,
+        sample_top_p: float | None = None,
+    ) -> None:
+        super().__init__()
+        check_sampling(sample_temperature, sample_top_k, sample_top_p)
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.optimizer = optimizer
+        self.net = TransformerLM(TransformerConfig(
+            vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len,
+            positions=positions, norm=norm, activation=activation, dropout=dropout, attn_impl=attn_impl,
+        ))  # fmt: skip
+        # Σ −ln p and the number of scored tokens, per validation figure (summed over batches and devices).
+        self.nll = torch.nn.ModuleList(SumMetric() for _ in VALIDATION_FIGURES)
+        self.count = torch.nn.ModuleList(SumMetric() for _ in VALIDATION_FIGURES)
+
+    def forward(self, input_ids: Tensor) -> Tensor:
+        return self.net(input_ids)  # (B, T, V) logits
+
+    def _nll(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Σ −ln p(target) over the labelled positions, and how many there are."""
+        logits = self(batch["input_ids"])
+        labels = batch["labels"]
+        total = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE, reduction="sum")
+        return total, (labels != IGNORE).sum()
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        total, count = self._nll(batch)
+        loss = total / count
+        self.log("train/loss", loss, prog_bar=True, batch_size=int(count))
+        return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads), batch_size=1)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        total, count = self._nll(batch)
+        self.nll[dataloader_idx].update(total)
+        self.count[dataloader_idx].update(count)
+
+    def on_validation_epoch_end(self) -> None:
+        for i, name in enumerate(VALIDATION_FIGURES):
+            count = self.count[i].compute()
+            if count > 0:
+                nats = self.nll[i].compute() / count
+                self.log(f"val/{name}", nats / math.log(2), prog_bar=name == "bpc")
+                if name == "bpc":
+                    self.log("val/loss", nats)
+                    self.log("val/ppl", torch.exp(nats))
+            self.nll[i].reset()
+            self.count[i].reset()
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        total, count = self._nll(batch)
+        self.log("test/bpc", total / count / math.log(2), batch_size=int(count), reduce_fx="mean")
+        self.log("test/loss", total / count, batch_size=int(count))
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer(optim.parameter_groups(self))
+        total = int(self.trainer.estimated_stepping_batches)
+        return optim.configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay)
+
+    def generate(
+        self,
+        prompt: Tensor,
+        max_new_tokens: int,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+    ) -> Tensor:
+        """Continue (B, T) prompts by `max_new_tokens` tokens (see layers/generation.py)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return generate(
+                self.net, prompt.to(self.device), max_new_tokens, temperature, top_k, top_p, generator, use_cache
+            )
+        finally:
+            self.train(was_training)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        every = self.hparams.sample_every_n_steps
+        if every and self.global_step % every == 0:
+            self.log_sample()
+
+    def log_sample(self) -> str | None:
+        """Continue 16 characters of validation text and log prompt and continuation to TensorBoard."""
+        datamodule = self.trainer.datamodule
+        encoder = getattr(datamodule, "text_encoder", None)
+        loggers = [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
+        if encoder is None or not hasattr(datamodule, "sample_prompt") or not loggers:
+            return None
+        generator = torch.Generator().manual_seed(self.global_step)
+        prompt = datamodule.sample_prompt(16, generator)[None, :]
+        hp = self.hparams
+        tokens = self.generate(
+            prompt,
+            hp.sample_length,
+            hp.sample_temperature,
+            hp.sample_top_k,
+            hp.sample_top_p,
+            generator=torch.Generator(device=self.device).manual_seed(self.global_step),
+        )
+        seed, continuation = encoder.text(tokens[0, :16].tolist()), encoder.text(tokens[0, 16:].tolist())
+        for logger in loggers:  # TensorBoard renders Markdown: code spans keep spaces and symbols as they are
+            logger.experiment.add_text(
+                "samples", f"step {self.global_step}: `{seed}` → `{continuation}`", self.global_step
+            )
+        return seed + continuation

@@ -1,0 +1,154 @@
+"""BERT-style masked-language-model pretraining over any text data module.
+
+Shape legend: B batch, T time, D model width, V vocabulary size.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics import SumMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from layers.attention import AttentionImpl
+from layers.blocks import Activation, NormPlacement
+from layers.position import PositionKind
+from layers.transformer import TransformerConfig, TransformerEncoder
+from lightning_modules import optim
+from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
+
+IGNORE = -100
+
+
+def mask_inputs(
+    input_ids: Tensor,
+    attention_mask: Tensor | None,
+    mask_rate: float = 0.15,
+    *,
+    mask_id: int,
+    vocab_size: int,
+    special_ids: list[int] | tuple[int, ...] = (),
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """BERT's corruption: each real, non-special token is selected with probability `mask_rate`; of the
+    selected, 80% become [MASK] (`mask_id`), 10% a random non-special token, 10% stay as they are.
+
+    Returns the corrupted ids (B, T) and labels (B, T): the original id where selected, −100 elsewhere.
+    Padding (attention_mask False) and special tokens are never selected. No loop over tokens.
+    """
+    if not 0.0 < mask_rate < 1.0:
+        raise ValueError(f"mask_rate must be in (0, 1), got {mask_rate}")
+    device = input_ids.device
+    candidates = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+    if special_ids:
+        candidates &= ~torch.isin(input_ids, torch.tensor(list(special_ids), device=device))
+    draw = torch.rand(input_ids.shape, generator=generator, device=device)  # one draw decides both choices
+    selected = candidates & (draw < mask_rate)
+    # Within the selected, draw / mask_rate is uniform on [0, 1): below 0.8 mask, 0.8–0.9 random, else keep.
+    share = draw / mask_rate
+    to_mask = selected & (share < 0.8)
+    to_random = selected & (share >= 0.8) & (share < 0.9)
+    ordinary = torch.tensor([i for i in range(vocab_size) if i not in set(special_ids)], device=device)
+    random_ids = ordinary[torch.randint(len(ordinary), input_ids.shape, generator=generator, device=device)]
+    corrupted = torch.where(to_mask, mask_id, torch.where(to_random, random_ids, input_ids))
+    labels = torch.where(selected, input_ids, IGNORE)
+    return corrupted, labels
+
+
+class MaskedLM(TextEncoderInCheckpoint, L.LightningModule):
+    """A bidirectional TransformerEncoder over vocab_size + 1 embeddings (the last is [MASK]) and an output
+    head over the vocabulary tied to the token embedding, trained to recover masked tokens.
+
+    Works on any text data module's batches (input_ids, attention_mask): classification labels or LM
+    targets in them are ignored. Logs train/loss, val/loss, val/acc (of the masked tokens) and val/ppl.
+    Its encoder weights initialise a SequenceClassifier (`--model.init_args.init_from_mlm CKPT`).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        pad_id: int = 0,
+        special_ids: list[int] | None = None,
+        d_model: int = 128,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        max_len: int = 512,
+        positions: PositionKind = "learned",
+        norm: NormPlacement = "pre",
+        activation: Activation = "gelu",
+        dropout: float = 0.1,
+        mask_rate: float = 0.15,
+        attn_impl: AttentionImpl = "manual",
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        warmup_steps: int = 200,
+        lr_decay: optim.Decay = "cosine",
+    ) -> None:
+        super().__init__()
+        if not 0.0 < mask_rate < 1.0:
+            raise ValueError(f"mask_rate must be in (0, 1), got {mask_rate}")
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.optimizer = optimizer
+        self.mask_id = vocab_size  # one embedding beyond the vocabulary
+        self.encoder = TransformerEncoder(TransformerConfig(
+            vocab_size=vocab_size + 1, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len,
+            positions=positions, norm=norm, activation=activation, dropout=dropout, attn_impl=attn_impl,
+        ))  # fmt: skip
+        self.head_bias = nn.Parameter(torch.zeros(vocab_size))
+        self.accuracy = MulticlassAccuracy(vocab_size, average="micro", ignore_index=IGNORE)
+        self.val_nll, self.val_count = SumMetric(), SumMetric()  # Σ −ln p and masked tokens, for val/ppl
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        hidden = self.encoder(input_ids, attention_mask)  # (B, T, D)
+        # The head shares the token embedding (not the [MASK] row): BERT's tied output layer.
+        return F.linear(hidden, self.encoder.tok_emb.weight[: self.hparams.vocab_size], self.head_bias)  # (B, T, V)
+
+    def mask_inputs(self, input_ids: Tensor, attention_mask: Tensor | None, mask_rate: float | None = None):
+        return mask_inputs(
+            input_ids,
+            attention_mask,
+            mask_rate or self.hparams.mask_rate,
+            mask_id=self.mask_id,
+            vocab_size=self.hparams.vocab_size,
+            special_ids=self.hparams.special_ids or (),
+        )
+
+    def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        corrupted, labels = self.mask_inputs(batch["input_ids"], batch.get("attention_mask"))
+        logits = self(corrupted, batch.get("attention_mask"))
+        count = int((labels != IGNORE).sum())
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
+        self.log(
+            f"{stage}/loss", loss, prog_bar=True, batch_size=max(count, 1), on_step=stage == "train", on_epoch=True
+        )
+        if stage != "train":
+            self.accuracy(logits.flatten(0, 1), labels.flatten())
+            self.log(f"{stage}/acc", self.accuracy, batch_size=max(count, 1))
+        if stage == "val":
+            self.val_nll.update(loss.detach() * count)
+            self.val_count.update(count)
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        if dataloader_idx == 0:  # LM data modules add a second loader for last-token bpc; not ours
+            self._step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        count = self.val_count.compute()
+        if count > 0:
+            self.log("val/ppl", torch.exp(self.val_nll.compute() / count))
+        self.val_nll.reset()
+        self.val_count.reset()
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer(optim.parameter_groups(self))
+        total = int(self.trainer.estimated_stepping_batches)
+        return optim.configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay)

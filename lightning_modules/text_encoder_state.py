@@ -1,0 +1,23 @@
+"""Checkpoints that remember how text became ids, so a trained model can be used on raw text later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TextEncoderInCheckpoint:
+    """A LightningModule mixin: saves the data module's `text_encoder` (plain data: loads with
+    weights_only=True) and its `max_len` into checkpoints, and restores it as `text_encoder_state`."""
+
+    text_encoder_state: dict[str, Any] | None = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        encoder = getattr(datamodule, "text_encoder", None)
+        if encoder is not None:
+            self.text_encoder_state = {**encoder.state_dict(), "max_len": getattr(datamodule, "max_len", None)}
+        if self.text_encoder_state is not None:
+            checkpoint["text_encoder"] = self.text_encoder_state
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.text_encoder_state = checkpoint.get("text_encoder")
