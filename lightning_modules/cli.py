@@ -11,6 +11,8 @@ What it adds to LightningCLI:
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
 import os
 import re
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -148,6 +151,29 @@ class LabCLI(LightningCLI):
                 config.ckpt_path = str(found)
                 if self.subcommand == "fit":  # keep logging into the run being resumed
                     logger.init_args.version = found.parent.parent.name
+
+    def _parse_ckpt_path(self) -> None:
+        """As LightningCLI's, but keeps only the checkpoint hyperparameters the model's class accepts.
+
+        The instantiator records every link target in the hyperparameters, also those the chosen model does
+        not take (special_ids for a classifier, num_classes for a language model); LightningCLI would pass
+        them back as keyword arguments when a run is resumed or evaluated from a checkpoint.
+        """
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        hparams = torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {})
+        hparams.pop("_instantiator", None)
+        class_path = hparams.pop("_class_path", None)
+        if not hparams or class_path is None:
+            return
+        module, _, name = class_path.rpartition(".")
+        accepted = inspect.signature(getattr(importlib.import_module(module), name).__init__).parameters
+        kwargs = {k: v for k, v in hparams.items() if k in accepted}
+        self.config = self.parser.parse_object(
+            {subcommand: {"model": {"class_path": class_path, "dict_kwargs": kwargs}}}, self.config
+        )
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         trainer = super().instantiate_trainer(**kwargs)

@@ -35,4 +35,5 @@ def corpora(tmp_path_factory) -> dict:
         "reviews_dev": fixtures.write_reviews_tsv(root / "dev.txt", seed=1, offset=1000),
         "yelp_train": yelp_train,
         "yelp_test": yelp_test,
+        "enwik8": fixtures.write_enwik8(root / "enwik8.gz"),
     }

@@ -105,6 +105,14 @@ def write_yelp(folder: Path, n_train: int = 60, n_test: int = 20, seed: int = 0)
     return folder / "train.json", folder / "test.txt"
 
 
+def write_enwik8(path: Path, n_bytes: int = 20_000) -> Path:
+    """Wikipedia-like XML bytes (with some multi-byte UTF-8), gzipped like the shared prefix."""
+    page = "<page><title>Koala</title><text>The koala (Phascolarctos) eats eucalyptus – café. </text></page>\n"
+    data = (page * (n_bytes // len(page) + 1)).encode()[:n_bytes]
+    path.write_bytes(gzip.compress(data))
+    return path
+
+
 def vocabulary_words() -> list[str]:
     """The words the fixture reviews use, for GloVe fixtures that cover most of them."""
     return FILLER + POSITIVE + NEGATIVE + [".", "<", ">", "br", "/"]
@@ -114,24 +122,31 @@ def config_overrides(config: Path, corpora: dict) -> list[str]:
     """Arguments that point a config of configs/ at the fixture corpora and keep its run small."""
     import yaml
 
-    family = config.parent.name
-    quiet = ["--trainer.enable_progress_bar", "false"]
-    if family in ("xor", "imdb_synth"):
-        sizes = ["train_size", "512", "val_size", "256", "test_size", "128"]
-        return quiet + [f"--data.init_args.{a}" if i % 2 == 0 else a for i, a in enumerate(sizes)]
+    settings = yaml.safe_load(config.read_text())
+    data_class = settings["data"]["class_path"].rsplit(".", 1)[-1]
+    small_lm = {"seq_len": 32, "batch_size": 4, "batches_per_epoch": 2, "last_token_batches": 2}
     data = {
-        "imdb": {"data_dir": corpora["imdb_tar"], "val_size": 4},
-        "reviews": {"train_path": corpora["reviews_train"], "val_path": corpora["reviews_dev"]},
-        "yelp": {
+        "XORDataModule": {"train_size": 512, "val_size": 256, "test_size": 128},
+        "IMDbSynthDataModule": {"train_size": 512, "val_size": 256, "test_size": 128},
+        "IMDbDataModule": {"data_dir": corpora["imdb_tar"], "val_size": 4, "cache_dir": corpora["cache"]},
+        "ReviewsDataModule": {
+            "train_path": corpora["reviews_train"],
+            "val_path": corpora["reviews_dev"],
+            "cache_dir": corpora["cache"],
+        },
+        "YelpPolarityDataModule": {
             "train_path": corpora["yelp_train"],
             "test_path": corpora["yelp_test"],
             "val_size": 8,
             "wordpiece_vocab_size": 200,
+            "cache_dir": corpora["cache"],
         },
-    }[family]
-    args = [*quiet, "--data.init_args.cache_dir", str(corpora["cache"])]
+        "ToyGrammarDataModule": {"train_chars": 3000, "val_chars": 600, **small_lm},
+        "Enwik8DataModule": {"path": corpora["enwik8"], **small_lm},
+    }[data_class]
+    args = ["--trainer.enable_progress_bar", "false"]
     for key, value in data.items():
         args += [f"--data.init_args.{key}", str(value)]
-    if "embeddings_path" in yaml.safe_load(config.read_text())["model"]["init_args"]:
+    if "embeddings_path" in settings["model"]["init_args"]:
         args += ["--model.init_args.embeddings_path", str(corpora["glove"])]
     return args

@@ -39,7 +39,8 @@ def test_every_config_passes_a_fast_dev_run(config, corpora):
     args = ["fit", "--config", str(config), "--trainer.fast_dev_run", "true", *config_overrides(config, corpora)]
     cli = LabCLI(args=args)
     assert cli.trainer.state.finished
-    assert torch.isfinite(cli.trainer.callback_metrics["train/loss_step"])
+    metrics = cli.trainer.callback_metrics
+    assert torch.isfinite(metrics["train/loss_step"] if "train/loss_step" in metrics else metrics["train/loss"])
 
 
 def fit(*args: str) -> LabCLI:
@@ -175,3 +176,27 @@ def test_experiment_names_come_from_config_paths():
     message = "Parser key \"model\":\n  Errors:\n    - Problem with given class_path 'x':\n"
     message += "        No module named 'y'"
     assert one_line(message) == "model: No module named 'y'"
+
+
+def test_a_language_model_resumes_and_tests_from_its_checkpoints(corpora):
+    # CausalLM takes none of num_classes, pad_id and special_ids, which the CLI links for other models.
+    config = str(ROOT / "configs/toy_lm/transformer.yaml")
+    small = [
+        "--data.init_args.train_chars",
+        "3000",
+        "--data.init_args.val_chars",
+        "600",
+        "--data.init_args.batches_per_epoch",
+        "3",
+        "--data.init_args.last_token_batches",
+        "2",
+        "--model.init_args.n_layers",
+        "1",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    LabCLI(args=["fit", "--config", config, *small, "--trainer.max_epochs", "1"])
+    resumed = LabCLI(args=["fit", "--config", config, *small, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    assert resumed.trainer.current_epoch == 2
+    tested = LabCLI(args=["test", "--config", config, *small, "--ckpt_path", "best"])
+    assert 0 < float(tested.trainer.callback_metrics["test/bpc"]) < 8

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,20 +108,38 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         raise StudyError(f"cannot open storage {url!r}: {str(err).splitlines()[0]}") from err
 
 
+@contextlib.contextmanager
+def creation_lock(url: str) -> Iterator[None]:
+    """An exclusive lock beside a local SQLite file while its schema and study are created (other storages
+    handle concurrent creation themselves)."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    path = Path(url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def build_study(settings: StudySettings) -> optuna.Study:
     pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
     if settings.pruner == "median":
         pruner = optuna.pruners.MedianPruner(settings.pruner_startup_trials, settings.pruner_warmup_epochs)
     elif settings.pruner == "hyperband":
         pruner = optuna.pruners.HyperbandPruner(min_resource=1)
-    study = optuna.create_study(
-        storage=open_storage(settings.storage),
-        study_name=settings.study_name,
-        load_if_exists=True,
-        direction=settings.direction,
-        sampler=optuna.samplers.TPESampler(seed=settings.seed),
-        pruner=pruner,
-    )
+    with creation_lock(settings.storage):  # workers started together must not both create the tables
+        study = optuna.create_study(
+            storage=open_storage(settings.storage),
+            study_name=settings.study_name,
+            load_if_exists=True,
+            direction=settings.direction,
+            sampler=optuna.samplers.TPESampler(seed=settings.seed),
+            pruner=pruner,
+        )
     if study.direction.name.lower() != settings.direction:
         raise StudyError(f"study {settings.study_name!r} exists and is a {study.direction.name.lower()} study")
     return study
