@@ -10,7 +10,9 @@ ff.linear2}, final_norm, and lm_head for the language model.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -48,6 +50,12 @@ class TransformerConfig:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], **overrides: Any) -> TransformerConfig:
+        """The config of the fields `values` names (e.g. a LightningModule's hparams), the rest default."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in values.items() if k in names}, **overrides})
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> None:

@@ -25,7 +25,7 @@ IGNORE = -100
 VALIDATION_FIGURES = ("bpc", "bpc_last_token")  # val dataloader 0: every token; 1: last tokens of slices
 
 
-class CausalLM(TextEncoderInCheckpoint, L.LightningModule):
+class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
     """Next-token prediction with a decoder-only stack (TransformerLM, causal) over the data's tokens.
 
     Logs train/loss (nats per token) and train/grad_norm (before clipping) every step; on validation
@@ -60,10 +60,7 @@ class CausalLM(TextEncoderInCheckpoint, L.LightningModule):
         check_sampling(sample_temperature, sample_top_k, sample_top_p)
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer = optimizer
-        self.net = TransformerLM(TransformerConfig(
-            vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len,
-            positions=positions, norm=norm, activation=activation, dropout=dropout, attn_impl=attn_impl,
-        ))  # fmt: skip
+        self.net = TransformerLM(TransformerConfig.from_mapping(self.hparams))
         # Σ −ln p and the number of scored tokens, per validation figure (summed over batches and devices).
         self.nll = torch.nn.ModuleList(SumMetric() for _ in VALIDATION_FIGURES)
         self.count = torch.nn.ModuleList(SumMetric() for _ in VALIDATION_FIGURES)
@@ -109,11 +106,6 @@ class CausalLM(TextEncoderInCheckpoint, L.LightningModule):
         total, count = self._nll(batch)
         self.log("test/bpc", total / count / math.log(2), batch_size=int(count), reduce_fx="mean")
         self.log("test/loss", total / count, batch_size=int(count))
-
-    def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer(optim.parameter_groups(self))
-        total = int(self.trainer.estimated_stepping_batches)
-        return optim.configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay)
 
     def generate(
         self,

@@ -29,7 +29,7 @@ STAGES = ("train", "val", "test")
 FIGURE_TOKENS = 40  # attention figures show at most this many tokens of each example
 
 
-class SequenceClassifier(TextEncoderInCheckpoint, L.LightningModule):
+class SequenceClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
     """Token ids → class, trained with cross-entropy; logs `{stage}/loss` and `{stage}/acc`.
 
     encoder:
@@ -144,11 +144,6 @@ class SequenceClassifier(TextEncoderInCheckpoint, L.LightningModule):
         """Class probabilities (B, C); column 1 is the positive class for sentiment."""
         return self(batch["input_ids"], batch["attention_mask"]).softmax(dim=-1)
 
-    def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer(optim.parameter_groups(self))
-        total = int(self.trainer.estimated_stepping_batches)
-        return optim.configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay)
-
     def on_validation_epoch_end(self) -> None:
         batch, self._attention_batch = self._attention_batch, None
         if batch is None or self.hparams.encoder == "none" or self.trainer.sanity_checking:
@@ -175,12 +170,7 @@ class SequenceClassifier(TextEncoderInCheckpoint, L.LightningModule):
 def build_network(hp) -> SequenceClassifierNet:
     """The classifier network that the hyperparameters describe."""
     if hp.encoder == "transformer":
-        config = TransformerConfig(
-            vocab_size=hp.vocab_size, d_model=hp.d_model, n_heads=hp.n_heads, n_layers=hp.n_layers,
-            max_len=hp.max_len, positions=hp.positions, norm=hp.norm, activation=hp.activation,
-            dropout=hp.dropout, attn_impl=hp.attn_impl,
-        )  # fmt: skip
-        encoder = TransformerEncoder(config)
+        encoder = TransformerEncoder(TransformerConfig.from_mapping(hp))
     else:
         if hp.encoder == "simple_attention":
             mixer = SimpleSelfAttention(scaled=hp.scaled)

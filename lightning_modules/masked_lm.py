@@ -58,7 +58,7 @@ def mask_inputs(
     return corrupted, labels
 
 
-class MaskedLM(TextEncoderInCheckpoint, L.LightningModule):
+class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
     """A bidirectional TransformerEncoder over vocab_size + 1 embeddings (the last is [MASK]) and an output
     head over the vocabulary tied to the token embedding, trained to recover masked tokens.
 
@@ -92,10 +92,8 @@ class MaskedLM(TextEncoderInCheckpoint, L.LightningModule):
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer = optimizer
         self.mask_id = vocab_size  # one embedding beyond the vocabulary
-        self.encoder = TransformerEncoder(TransformerConfig(
-            vocab_size=vocab_size + 1, d_model=d_model, n_heads=n_heads, n_layers=n_layers, max_len=max_len,
-            positions=positions, norm=norm, activation=activation, dropout=dropout, attn_impl=attn_impl,
-        ))  # fmt: skip
+        # One embedding row more than the vocabulary: the [MASK] token.
+        self.encoder = TransformerEncoder(TransformerConfig.from_mapping(self.hparams, vocab_size=vocab_size + 1))
         self.head_bias = nn.Parameter(torch.zeros(vocab_size))
         self.accuracy = MulticlassAccuracy(vocab_size, average="micro", ignore_index=IGNORE)
         self.val_nll, self.val_count = SumMetric(), SumMetric()  # Σ −ln p and masked tokens, for val/ppl
@@ -147,8 +145,3 @@ class MaskedLM(TextEncoderInCheckpoint, L.LightningModule):
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
-
-    def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer(optim.parameter_groups(self))
-        total = int(self.trainer.estimated_stepping_batches)
-        return optim.configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay)

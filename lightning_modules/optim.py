@@ -51,3 +51,13 @@ def configure(optimizer: Optimizer, warmup_steps: int, total_steps: int, decay: 
     """What LightningModule.configure_optimizers returns: the optimiser and a per-step schedule."""
     scheduler = LambdaLR(optimizer, warmup_decay(warmup_steps, total_steps, decay))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class WarmupDecayOptimization:
+    """configure_optimizers for a LightningModule with an injected `optimizer` (a callable taking parameter
+    groups) and `warmup_steps` and `lr_decay` hyperparameters; the schedule spans the whole run."""
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer(parameter_groups(self))
+        total = int(self.trainer.estimated_stepping_batches)
+        return configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay)

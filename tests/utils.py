@@ -36,6 +36,20 @@ def assert_grads_close(ours: nn.Module, reference: nn.Module, names: dict[str, s
         assert_close(our_param.grad, ref_grad, msg=lambda m, n=our_name: f"gradient of {n}: {m}")
 
 
+def assert_same_backward(
+    out: Tensor, expected: Tensor, x: Tensor, ours: nn.Module, reference: nn.Module, names: dict[str, str]
+) -> None:
+    """Outputs, input gradients and parameter gradients agree, for one random upstream gradient."""
+    assert_close(out, expected)
+    upstream = torch.randn_like(out)
+    (grad_ours,) = torch.autograd.grad(out, x, upstream, retain_graph=True)
+    (grad_ref,) = torch.autograd.grad(expected, x, upstream, retain_graph=True)
+    assert_close(grad_ours, grad_ref)
+    out.backward(upstream)
+    expected.backward(upstream)
+    assert_grads_close(ours, reference, names)
+
+
 def mha_names(prefix_ours: str = "", prefix_ref: str = "") -> dict[str, str]:
     """Our MultiHeadAttention's parameter names → nn.MultiheadAttention's."""
     pairs = {

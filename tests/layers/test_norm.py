@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from layers.norm import LayerNorm
-from tests.utils import assert_close, assert_grads_close, copy_parameters
+from tests.utils import assert_close, assert_same_backward, copy_parameters
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -22,14 +22,7 @@ def test_layer_norm_matches_nn_layer_norm(input_shape, normalized_shape, eps, dt
     copy_parameters(ours, reference, {})
     x = (torch.randn(input_shape, dtype=dtype) * 3 + 1).requires_grad_()
     out, expected = ours(x), reference(x)
-    assert_close(out, expected)
-    upstream = torch.randn_like(out)
-    (grad_ours,) = torch.autograd.grad(out, x, upstream, retain_graph=True)
-    (grad_ref,) = torch.autograd.grad(expected, x, upstream, retain_graph=True)
-    assert_close(grad_ours, grad_ref)
-    out.backward(upstream)
-    expected.backward(upstream)
-    assert_grads_close(ours, reference, {})
+    assert_same_backward(out, expected, x, ours, reference, {})
 
 
 def test_whole_sample_norm_has_one_gamma_and_beta_per_element():
