@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.collate import BucketBatchSampler, EpochShuffleSampler, PadCollate, TokenDataset, global_seed
@@ -102,11 +103,20 @@ class ClassificationDataModule(TextDataModule):
             # Its own generator: making an iterator then never draws from the global one (dropout's).
             "generator": torch.Generator().manual_seed(global_seed()),
         }
-        if self.bucket and isinstance(dataset, TokenDataset):
+        if self.bucket and split != "predict" and isinstance(dataset, TokenDataset) and self._single_process():
+            # Never for predict: bucketing reorders examples, and predictions must follow the input's order.
             sampler = BucketBatchSampler(dataset.lengths(), batch_size, shuffle=train)
             return DataLoader(dataset, batch_sampler=sampler, **common)
         sampler = EpochShuffleSampler(len(dataset)) if train else None
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **common)
+
+    def _single_process(self) -> bool:
+        world_size = self.trainer.world_size if self.trainer is not None else 1
+        if world_size > 1:  # Lightning's distributed samplers cannot wrap a custom batch sampler
+            rank_zero_warn(
+                f"bucket=True works in one process only; batching without bucketing under {world_size} processes"
+            )
+        return world_size == 1
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

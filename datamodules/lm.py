@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from datamodules.base import TextDataModule
 from datamodules.collate import global_seed
@@ -51,11 +51,17 @@ class RandomSlices(Dataset):
         return {"input_ids": x[:, :-1], "attention_mask": torch.ones_like(labels, dtype=torch.bool), "labels": labels}
 
 
-class BatchNumbers(Sampler[int]):
-    """Batch numbers epoch·n … epoch·n + n − 1; Lightning's set_epoch moves it along."""
+class BatchNumbers(DistributedSampler):
+    """The run's batch numbers for one process: n a epoch, each number drawn by one process only.
 
-    def __init__(self, n: int, epochs_matter: bool = True) -> None:
-        self.n, self.epoch, self.epochs_matter = n, 0, epochs_matter
+    With W processes, process r takes numbers (epoch·n + k)·W + r for k < n; with one, epoch·n … epoch·n + n − 1.
+    Lightning's set_epoch moves it along. It is a DistributedSampler so that under DDP Lightning keeps it
+    rather than wrapping it in one that would replay the first epoch's numbers.
+    """
+
+    def __init__(self, n: int, rank: int = 0, world_size: int = 1, epochs_matter: bool = True) -> None:
+        # DistributedSampler's own __init__ wants a dataset; nothing of it is used here.
+        self.n, self.rank, self.world_size, self.epochs_matter, self.epoch = n, rank, world_size, epochs_matter, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -65,7 +71,7 @@ class BatchNumbers(Sampler[int]):
 
     def __iter__(self):
         first = self.epoch * self.n if self.epochs_matter else 0
-        return iter(range(first, first + self.n))
+        return iter((first + k) * self.world_size + self.rank for k in range(self.n))
 
 
 class Windows(Dataset):
@@ -147,14 +153,19 @@ class LanguageModelDataModule(TextDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    def _process(self) -> tuple[int, int]:
+        """(rank, world size) of this process."""
+        return (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+
     def train_dataloader(self) -> DataLoader:
         slices = RandomSlices(self.splits["train"], self.seq_len, self.batch_size, self._seed())
-        return self._loader(slices, BatchNumbers(self.batches_per_epoch))
+        return self._loader(slices, BatchNumbers(self.batches_per_epoch, *self._process()))
 
     def val_dataloader(self) -> list[DataLoader]:
         windows = self._loader(Windows(self.splits["val"], self.seq_len), batched=False)
         last = RandomSlices(self.splits["val"], self.seq_len, self.eval_batch_size, seed=12345, last_token_only=True)
-        return [windows, self._loader(last, BatchNumbers(self.last_token_batches, epochs_matter=False))]
+        numbers = BatchNumbers(self.last_token_batches, *self._process(), epochs_matter=False)
+        return [windows, self._loader(last, numbers)]
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(Windows(self.splits["test"], self.seq_len), batched=False)

@@ -81,3 +81,28 @@ def test_a_checkpoint_keeps_the_text_encoder(trained):
     _, ckpt = trained
     state = torch.load(ckpt, weights_only=True)["text_encoder"]  # plain data: loads without pickles
     assert state["kind"] == "words" and state["vocab"][0] == "[PAD]" and state["max_len"] == 256
+
+
+def test_predictions_keep_the_order_of_the_input_even_with_bucketing(trained, corpora, tmp_path):
+    _, ckpt = trained
+    texts = [("superb " * n).strip() if n % 2 else ("dull " * n).strip() for n in (9, 1, 6, 3, 8, 2)]
+    path = tmp_path / "mixed.txt"
+    path.write_text("\n".join(texts) + "\n")
+    config = ROOT / "configs/imdb/baseline_mean.yaml"  # bucket: true by default for IMDb
+    cli = LabCLI(
+        args=[
+            "predict",
+            "--config",
+            str(config),
+            *config_overrides(config, corpora),
+            "--data.init_args.min_freq",
+            "1",
+            "--data.init_args.predict_path",
+            str(path),
+            "--ckpt_path",
+            str(ckpt),
+        ]
+    )
+    rows = [line.split("\t") for line in (Path(cli.trainer.log_dir) / "predictions.tsv").read_text().splitlines()[1:]]
+    assert [text for _, text in rows] == texts
+    assert [float(p) > 0.5 for p, _ in rows] == [n % 2 == 1 for n in (9, 1, 6, 3, 8, 2)]

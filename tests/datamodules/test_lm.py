@@ -108,3 +108,15 @@ def test_text_file_module_and_prompts_outside_the_vocabulary(tmp_path):
     assert isinstance(encoder, CharEncoder) and encoder.encode("cab") == [encoder.vocab.w2i[c] for c in "cab"]
     with pytest.raises(ValueError, match="characters outside the model's vocabulary: 'QZ'"):
         encoder.encode("aQbZ")
+
+
+def test_processes_draw_disjoint_batches_every_epoch():
+    for epoch in (0, 3):
+        numbers = []
+        for rank in range(3):
+            sampler = BatchNumbers(5, rank=rank, world_size=3)
+            sampler.set_epoch(epoch)
+            numbers.append(list(sampler))
+        flat = sorted(n for ns in numbers for n in ns)
+        assert flat == list(range(epoch * 15, epoch * 15 + 15))  # all of the epoch's batches, each once
+    assert isinstance(BatchNumbers(2), torch.utils.data.DistributedSampler)  # so Lightning keeps it under DDP

@@ -1,0 +1,55 @@
+"""Two processes on the CPU (DDP over gloo): what multi-GPU training relies on, short of GPUs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["configs/toy_lm/transformer.yaml", "configs/imdb_synth/transformer.yaml"])
+def test_ddp_with_two_cpu_processes_trains_and_validates(config, tmp_path):
+    small = {
+        "configs/toy_lm/transformer.yaml": [
+            "--data.init_args.train_chars",
+            "4000",
+            "--data.init_args.val_chars",
+            "800",
+            "--data.init_args.batches_per_epoch",
+            "4",
+            "--data.init_args.last_token_batches",
+            "2",
+        ],
+        "configs/imdb_synth/transformer.yaml": [
+            "--data.init_args.train_size",
+            "512",
+            "--data.init_args.val_size",
+            "128",
+            "--data.init_args.test_size",
+            "64",
+        ],
+    }[config]
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "fit",
+        "--config",
+        str(ROOT / config),
+        *small,
+        "--trainer.max_epochs",
+        "2",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list(tmp_path.glob("runs/*/*/version_0/checkpoints/last.ckpt"))
