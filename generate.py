@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> list[str]:
             generator,
             use_cache=not args.no_cache,
         )
-    except (FileNotFoundError, ValueError) as err:
+    except (OSError, ValueError) as err:
         sys.exit(f"error: {err}")
     seconds = time.time() - start
     samples = [encoder.text(row.tolist()) for row in tokens]

@@ -32,6 +32,15 @@ def load_classifier(ckpt_path: str, map_location: str = "cpu") -> SequenceClassi
     return model.eval()
 
 
+def input_limit(model: SequenceClassifier) -> int | None:
+    """How many tokens of a text the model reads: the data's max_len, and no more than its positions cover."""
+    limits = [model.text_encoder_state.get("max_len")]
+    if model.hparams.positions != "none":
+        limits.append(model.hparams.max_len)
+    limits = [n for n in limits if n is not None]
+    return min(limits) if limits else None
+
+
 @torch.no_grad()
 def predict_sentiment(model: SequenceClassifier, text: str | list[str]) -> float | list[float]:
     """The probability that `text` is positive (class 1), in [0, 1]; a list of texts gives a list."""
@@ -39,7 +48,9 @@ def predict_sentiment(model: SequenceClassifier, text: str | list[str]) -> float
         raise ValueError("this model has no text encoder: load it with load_classifier(checkpoint)")
     encoder = TextEncoder.from_state(model.text_encoder_state)
     texts = [text] if isinstance(text, str) else list(text)
-    batch = encoder.batch(texts, model.text_encoder_state.get("max_len"))
+    if not texts:
+        return []
+    batch = encoder.batch(texts, input_limit(model))
     device = next(model.parameters()).device
     probabilities = model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).softmax(-1)[:, 1]
     return probabilities.item() if isinstance(text, str) else probabilities.tolist()

@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> None:
         row = run_config(config, args, extra)
         rows.append(row)
         to_target = "never" if row["to_target_s"] is None else f"{row['to_target_s']:.0f} s"
-        per_epoch = "–" if row["s_per_epoch"] is None else f"{row['s_per_epoch']:.0f}"
+        per_epoch = (
+            "–" if row["s_per_epoch"] is None else f"{row['s_per_epoch']:.{0 if row['s_per_epoch'] >= 10 else 1}f}"
+        )
         test = f" {row['test']:.4f} |" if args.test else ""
         print(
             f"| `{row['config']}` | {row['best']:.4f} | {row['best_epoch']} | {row['epochs']} | {per_epoch} |{test} "

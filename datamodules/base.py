@@ -15,7 +15,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.collate import BucketBatchSampler, EpochShuffleSampler, PadCollate, TokenDataset, global_seed
+from datamodules.collate import BucketBatchSampler, EpochShuffleSampler, TokenDataset, global_seed
 from datamodules.text import TextEncoder
 from datamodules.vocab import Vocabulary
 
@@ -79,6 +79,7 @@ class ClassificationDataModule(TextDataModule):
         max_len: int | None = None,
         bucket: bool = False,
         num_workers: int = 0,
+        pad_to_max_len: bool = False,
     ) -> None:
         super().__init__()
         if batch_size <= 0 or (eval_batch_size is not None and eval_batch_size <= 0):
@@ -88,7 +89,10 @@ class ClassificationDataModule(TextDataModule):
         if num_workers < 0:
             raise ValueError(f"num_workers must be ≥ 0, got {num_workers}")
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        if pad_to_max_len and max_len is None:
+            raise ValueError("pad_to_max_len needs a max_len to pad to")
         self.max_len, self.bucket, self.num_workers = max_len, bucket, num_workers
+        self.pad_to_max_len = pad_to_max_len
         self.datasets: dict[str, Dataset] = {}
 
     def _loader(self, split: str, train: bool = False) -> DataLoader:
@@ -97,7 +101,7 @@ class ClassificationDataModule(TextDataModule):
         dataset = self.datasets[split]
         batch_size = self.batch_size if train else self.eval_batch_size
         common = {
-            "collate_fn": PadCollate(self.pad_id, self.max_len),
+            "collate_fn": self.text_encoder.collate(self.max_len, self.pad_to_max_len),
             "num_workers": self.num_workers,
             "persistent_workers": self.num_workers > 0,
             # Its own generator: making an iterator then never draws from the global one (dropout's).

@@ -1,4 +1,4 @@
-"""Batches of variable-length token sequences, padded to the longest one in the batch.
+"""Batches of variable-length token sequences, padded to the longest one in the batch (or to a fixed length).
 
 Batch contract (see DESIGN.md): `input_ids` LongTensor (B, T); `attention_mask` BoolTensor (B, T), True
 where the token is real; `labels` LongTensor (B,) when the examples carry a label.
@@ -39,16 +39,34 @@ class TokenDataset(Dataset):
 
 
 class PadCollate:
-    """Pads `input_ids` to the longest sequence of the batch, after truncating to `max_len` if given."""
+    """Pads `input_ids` to the longest sequence of the batch (or to `max_len` with `fixed_length`), after
+    truncating to `max_len` if given.
 
-    def __init__(self, pad_id: int, max_len: int | None = None) -> None:
+    keep_last: a sequence cut to `max_len` keeps its last token in the last place, as BERT's truncation
+    keeps the closing [SEP] of `[CLS] … [SEP]`.
+    """
+
+    def __init__(
+        self, pad_id: int, max_len: int | None = None, keep_last: bool = False, fixed_length: bool = False
+    ) -> None:
         if max_len is not None and max_len <= 0:
             raise ValueError(f"max_len must be positive, got {max_len}")
-        self.pad_id, self.max_len = pad_id, max_len
+        if fixed_length and max_len is None:
+            raise ValueError("fixed_length needs a max_len to pad to")
+        self.pad_id, self.max_len, self.keep_last, self.fixed_length = pad_id, max_len, keep_last, fixed_length
+
+    def truncate(self, ids) -> Tensor:
+        seq = torch.as_tensor(ids, dtype=torch.long)
+        if self.max_len is None or len(seq) <= self.max_len:
+            return seq
+        if self.keep_last and self.max_len > 1:
+            return torch.cat([seq[: self.max_len - 1], seq[-1:]])
+        return seq[: self.max_len]
 
     def __call__(self, examples: list[dict]) -> dict[str, Tensor]:
-        sequences = [torch.as_tensor(e["input_ids"], dtype=torch.long)[: self.max_len] for e in examples]
-        longest = max(1, max(len(s) for s in sequences))  # an empty text still gives a (B, 1) batch
+        sequences = [self.truncate(e["input_ids"]) for e in examples]
+        # An empty text still gives a (B, 1) batch.
+        longest = self.max_len if self.fixed_length else max(1, max(len(s) for s in sequences))
         input_ids = torch.full((len(sequences), longest), self.pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(sequences), longest), dtype=torch.bool)
         for row, seq in enumerate(sequences):

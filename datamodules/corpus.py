@@ -39,8 +39,9 @@ class TextCorpusDataModule(ClassificationDataModule):
         eval_batch_size: int | None = None,
         bucket: bool = True,
         num_workers: int = 0,
+        pad_to_max_len: bool = False,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, max_len, bucket, num_workers)
+        super().__init__(batch_size, eval_batch_size, max_len, bucket, num_workers, pad_to_max_len)
         if val_size < 0:
             raise ValueError(f"val_size must be ≥ 0, got {val_size}")
         self.cache_dir, self.val_size, self.split_seed = Path(cache_dir), val_size, split_seed
@@ -77,10 +78,8 @@ class TextCorpusDataModule(ClassificationDataModule):
         pick = lambda idx: ([texts[i] for i in idx], [labels[i] for i in idx])  # noqa: E731
         return {**raw, "train": pick(order[self.val_size :]), "val": pick(order[: self.val_size])}
 
-    def prepare(self) -> None:
-        """Load the prepared corpus from the cache, preparing and caching it first if needed."""
-        if self._ids is not None:
-            return
+    def cached(self) -> Path:
+        """The cache folder of the prepared corpus, preparing and caching it first if needed."""
         key = {
             "corpus": self.name,
             "source": self.source(),
@@ -101,7 +100,13 @@ class TextCorpusDataModule(ClassificationDataModule):
                     f"{self.name} prepared in {time.time() - start:.0f} s ({sizes}, "
                     f"vocabulary {encoder.vocab_size}); cached in {folder}"
                 )
-            meta, tensors = cache.load(folder)
+        return folder
+
+    def prepare(self) -> None:
+        """Load the prepared corpus (see `cached`) into this data module."""
+        if self._ids is not None:
+            return
+        meta, tensors = cache.load(self.cached())  # cache folders appear whole (renamed into place)
         self._encoder = TextEncoder.from_state(meta["encoder"])
         self._ids = {split: (cache.unpack(t), t["labels"]) for split, t in tensors.items()}
 
@@ -110,7 +115,7 @@ class TextCorpusDataModule(ClassificationDataModule):
         return self._encoder
 
     def prepare_data(self) -> None:
-        self.prepare()
+        self.cached()  # read, tokenise and cache once (on one process); nothing is assigned here
 
     def setup(self, stage: str | None = None) -> None:
         self.prepare()

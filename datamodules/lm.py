@@ -137,8 +137,14 @@ class LanguageModelDataModule(TextDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
-            self.splits = self.split_tokens()
-            RandomSlices(self.splits["train"], self.seq_len, 1, 0)  # a too-short corpus fails here, clearly
+            splits = self.split_tokens()
+            for split, tokens in splits.items():  # a too-short corpus fails here, clearly, not in a loader
+                if len(tokens) < self.seq_len + 1:
+                    raise ValueError(
+                        f"the {split} split has {len(tokens)} tokens, fewer than one slice of {self.seq_len + 1}: "
+                        "use a longer text or a smaller seq_len"
+                    )
+            self.splits = splits
 
     def _seed(self) -> int:
         return global_seed() if self.seed is None else self.seed

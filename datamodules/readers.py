@@ -33,6 +33,8 @@ def read_acl_imdb(path: Path) -> dict[str, Split]:
     from the folder aclImdb, its parent, or the aclImdb_v1.tar.gz archive (read without unpacking)."""
     found: dict[str, list[tuple[str, str, int]]] = {"train": [], "test": []}
     if path.is_file():
+        if not tarfile.is_tarfile(path):
+            raise ValueError(f"{path} is not a tar archive (expected aclImdb_v1.tar.gz or the aclImdb folder)")
         with tarfile.open(path) as archive:
             for member in archive:
                 if member.isfile() and (m := ACL_MEMBER.search(member.name)):
@@ -85,6 +87,8 @@ def read_reviews_tsv(path: Path) -> Split:
             raise ValueError(f"{path}:{number}: expected id<TAB>pos|neg<TAB>text, got {shown!r}")
         texts.append(fields[2])
         labels.append(int(fields[1].strip().lower() == "pos"))
+    if not texts:
+        raise ValueError(f"{path} holds no reviews")
     return texts, labels
 
 
@@ -96,6 +100,13 @@ def _label(value: Any, where: str, one_two: bool = False) -> int:
     return allowed[label]
 
 
+def _json(text: str, path: Path, lines_before: int) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{lines_before + err.lineno}: not valid JSON ({err.msg})") from err
+
+
 def read_labelled_file(path: Path) -> Split:
     """Labelled reviews in the formats the Yelp polarity data comes in:
     .json (a list of {"text", "label"}), .jsonl (one such object a line), .csv (the original distribution:
@@ -104,19 +115,19 @@ def read_labelled_file(path: Path) -> Split:
     content = decode(path.read_bytes())
     texts, labels = [], []
     if path.suffix in (".json", ".jsonl"):
-        try:
-            rows = (
-                json.loads(content)
-                if path.suffix == ".json"
-                else [json.loads(ln) for ln in lines(content) if ln.strip()]
-            )
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
-        for i, row in enumerate(rows, start=1):
+        if path.suffix == ".json":  # one list: items are named by their place in it
+            rows = [(f"{path}: item {i}", row) for i, row in enumerate(_json(content, path, 0), start=1)]
+        else:  # one object a line: items are named by their line
+            rows = [
+                (f"{path}:{number}", _json(line, path, number - 1))
+                for number, line in enumerate(lines(content), start=1)
+                if line.strip()
+            ]
+        for where, row in rows:
             if not isinstance(row, dict) or "text" not in row or "label" not in row:
-                raise ValueError(f"{path}: item {i} needs 'text' and 'label' fields")
+                raise ValueError(f"{where}: needs 'text' and 'label' fields")
             texts.append(str(row["text"]))
-            labels.append(_label(row["label"], f"{path}: item {i}"))
+            labels.append(_label(row["label"], where))
     elif path.suffix == ".csv":
         for number, row in enumerate(csv.reader(io.StringIO(content)), start=1):
             if len(row) < 2:

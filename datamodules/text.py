@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import Any
 
-import torch
 from torch import Tensor
 
+from datamodules.collate import PadCollate
 from datamodules.vocab import SPECIAL_TOKENS, Vocabulary
 
 HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -66,6 +66,7 @@ class TextEncoder:
 
     kind = ""
     pad_id = 0
+    ends_with_sep = False  # every encoded text ends in [SEP] (sub-word encoders in BERT's style)
 
     def encode(self, text: str) -> list[int]:
         raise NotImplementedError
@@ -99,14 +100,11 @@ class TextEncoder:
 
     def batch(self, texts: list[str], max_len: int | None = None) -> dict[str, Tensor]:
         """A batch in the project's contract: input_ids (B, T) and attention_mask (B, T), True = real."""
-        sequences = [self.encode(t)[:max_len] for t in texts]
-        longest = max(1, *(len(s) for s in sequences))
-        input_ids = torch.full((len(texts), longest), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(texts), longest), dtype=torch.bool)
-        for row, seq in enumerate(sequences):
-            input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-            mask[row, : len(seq)] = True
-        return {"input_ids": input_ids, "attention_mask": mask}
+        return self.collate(max_len)([{"input_ids": self.encode(t)} for t in texts])
+
+    def collate(self, max_len: int | None = None, fixed_length: bool = False) -> PadCollate:
+        """The padding collate for this encoder's ids: truncation keeps a closing [SEP] where one is added."""
+        return PadCollate(self.pad_id, max_len, keep_last=self.ends_with_sep, fixed_length=fixed_length)
 
 
 class WordEncoder(TextEncoder):
@@ -174,6 +172,8 @@ class SubwordEncoder(TextEncoder):
         self.pad_id = tokenizer.token_to_id("[PAD]")
         if self.pad_id is None:
             raise ValueError("the tokenizer has no [PAD] token")
+        empty = tokenizer.encode("").ids  # what the post-processor adds around every text
+        self.ends_with_sep = bool(empty) and empty[-1] == tokenizer.token_to_id("[SEP]")
 
     @cached_property
     def i2w(self) -> list[str]:

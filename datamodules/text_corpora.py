@@ -19,14 +19,18 @@ def read_bytes(path: Path) -> bytes:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     if path.suffix == ".gz":
-        return gzip.decompress(path.read_bytes())
-    if path.suffix == ".zip":
+        data = gzip.decompress(path.read_bytes())
+    elif path.suffix == ".zip":
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if not n.endswith("/")]
             if len(names) != 1:
                 raise ValueError(f"{path} should hold one file, holds {len(names)}")
-            return archive.read(names[0])
-    return path.read_bytes()
+            data = archive.read(names[0])
+    else:
+        data = path.read_bytes()
+    if not data:
+        raise ValueError(f"{path} is empty")
+    return data
 
 
 class Enwik8DataModule(LanguageModelDataModule):

@@ -47,7 +47,10 @@ class YelpPolarityDataModule(TextCorpusDataModule):
     the hub dataset `hub_name`. tokenizer: a hub name or path for AutoTokenizer.from_pretrained; "auto"
     tries `pretrained` and falls back to a WordPiece of `wordpiece_vocab_size` trained on the training
     texts; "wordpiece" always trains one. The tokenizer is cached with the corpus and written as
-    tokenizer.json beside each run. Texts are cut to `max_len` (256) sub-words."""
+    tokenizer.json beside each run; with "auto" the cache keeps whichever of the two was used, so name the
+    tokenizer (or "wordpiece") to switch once the corpus is cached. Texts are cut to `max_len` (256)
+    sub-words, keeping the closing [SEP], and every batch is padded to that fixed length
+    (`pad_to_max_len: false` pads to the batch's longest instead)."""
 
     name = "yelp"
 
@@ -59,9 +62,10 @@ class YelpPolarityDataModule(TextCorpusDataModule):
         tokenizer: str = "auto",
         pretrained: str = "bert-base-uncased",
         wordpiece_vocab_size: int = 8000,
+        pad_to_max_len: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(pad_to_max_len=pad_to_max_len, **kwargs)
         if (train_path is None) != (test_path is None):
             raise ValueError("give both train_path and test_path, or neither (then the hub is used)")
         self.paths = {"train": train_path, "test": test_path}

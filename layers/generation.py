@@ -71,7 +71,7 @@ def generate(
     caches = None
     for _ in range(max_new_tokens):
         if tokens.shape[1] - start > max_len:  # the context no longer fits: keep its last half
-            start = tokens.shape[1] - max_len // 2
+            start = tokens.shape[1] - max(1, max_len // 2)
             caches = None
         if not use_cache:
             logits = model(tokens[:, start:])[:, -1]

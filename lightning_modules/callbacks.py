@@ -10,6 +10,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter, Callback, ModelCheckpoint
+from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
 
 
@@ -118,3 +119,12 @@ class PredictionWriter(BasePredictionWriter):
             for p, text in zip(probabilities[:, -1].tolist(), texts, strict=False):
                 f.write(f"{p:.4f}\t{' '.join(text.split())}\n")
         print(f"{len(probabilities)} predictions written to {out}")
+
+
+class SaveConfigBesideLogs(SaveConfigCallback):
+    """Writes the resolved config.yaml into the logger's run folder; a run without a logger has no such
+    folder, and its config would otherwise land in the working directory (Lightning's default_root_dir)."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.logger is not None:
+            super().setup(trainer, pl_module, stage)

@@ -64,6 +64,7 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         # Σ −ln p and the number of scored tokens, per validation figure (summed over batches and devices).
         self.nll = torch.nn.ModuleList(SumMetric() for _ in VALIDATION_FIGURES)
         self.count = torch.nn.ModuleList(SumMetric() for _ in VALIDATION_FIGURES)
+        self._sampled_at: int | None = None
 
     def forward(self, input_ids: Tensor) -> Tensor:
         return self.net(input_ids)  # (B, T, V) logits
@@ -104,8 +105,8 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         total, count = self._nll(batch)
-        self.log("test/bpc", total / count / math.log(2), batch_size=int(count), reduce_fx="mean")
-        self.log("test/loss", total / count, batch_size=int(count))
+        self.log("test/bpc", total / count / math.log(2), batch_size=int(count), sync_dist=True)
+        self.log("test/loss", total / count, batch_size=int(count), sync_dist=True)
 
     def generate(
         self,
@@ -129,7 +130,9 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         every = self.hparams.sample_every_n_steps
-        if every and self.global_step % every == 0:
+        # With gradient accumulation several batches end at one global step: sample once per step.
+        if every and self.global_step % every == 0 and self.global_step != self._sampled_at:
+            self._sampled_at = self.global_step
             self.log_sample()
 
     def log_sample(self) -> str | None:

@@ -28,7 +28,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from lightning_modules.callbacks import HParamsSummary, PredictionWriter, RandomState
+from lightning_modules.callbacks import HParamsSummary, PredictionWriter, RandomState, SaveConfigBesideLogs
 
 RUNS_DIR = "runs"
 AUTO_NAME = "auto"  # the logger name that means "derive it from the config file's path"
@@ -103,6 +103,7 @@ class LabCLI(LightningCLI):
                     "init_args": {"save_dir": RUNS_DIR, "name": AUTO_NAME, "default_hp_metric": False},
                 }
             },
+            save_config_callback=SaveConfigBesideLogs,
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,  # optimisers are injected into the models
             parser_class=LabArgumentParser,
@@ -174,6 +175,11 @@ class LabCLI(LightningCLI):
         self.config = self.parser.parse_object(
             {subcommand: {"model": {"class_path": class_path, "dict_kwargs": kwargs}}}, self.config
         )
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
+        if config.get("enable_checkpointing") is False:  # then the `checkpoint` callback must not be added
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        return super()._instantiate_trainer(config, callbacks)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         trainer = super().instantiate_trainer(**kwargs)

@@ -104,20 +104,25 @@ class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         return F.linear(hidden, self.encoder.tok_emb.weight[: self.hparams.vocab_size], self.head_bias)  # (B, T, V)
 
     def mask_inputs(self, input_ids: Tensor, attention_mask: Tensor | None, mask_rate: float | None = None):
+        # [PAD] is special even when the data module names no special tokens.
+        special = {self.hparams.pad_id, *(self.hparams.special_ids or ())}
         return mask_inputs(
             input_ids,
             attention_mask,
             mask_rate or self.hparams.mask_rate,
             mask_id=self.mask_id,
             vocab_size=self.hparams.vocab_size,
-            special_ids=self.hparams.special_ids or (),
+            special_ids=sorted(special),
         )
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         corrupted, labels = self.mask_inputs(batch["input_ids"], batch.get("attention_mask"))
         logits = self(corrupted, batch.get("attention_mask"))
         count = int((labels != IGNORE).sum())
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
+        # Summed, then divided: a batch in which nothing was masked gives a loss of 0, not the NaN of a mean
+        # over no tokens (which would spoil the epoch's val/loss).
+        total = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE, reduction="sum")
+        loss = total / max(count, 1)
         self.log(
             f"{stage}/loss", loss, prog_bar=True, batch_size=max(count, 1), on_step=stage == "train", on_epoch=True
         )
@@ -125,7 +130,7 @@ class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
             self.accuracy(logits.flatten(0, 1), labels.flatten())
             self.log(f"{stage}/acc", self.accuracy, batch_size=max(count, 1))
         if stage == "val":
-            self.val_nll.update(loss.detach() * count)
+            self.val_nll.update(total.detach())
             self.val_count.update(count)
         return loss
 

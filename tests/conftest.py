@@ -7,6 +7,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 
+import sys
+
 import pytest
 import torch
 
@@ -37,3 +39,11 @@ def corpora(tmp_path_factory) -> dict:
         "yelp_test": yelp_test,
         "enwik8": fixtures.write_enwik8(root / "enwik8.gz"),
     }
+
+
+@pytest.fixture
+def cli_in_tmp_path(tmp_path, monkeypatch):
+    """For tests that run the CLI: runs/ is created in a fresh folder, and argv is not pytest's."""
+    monkeypatch.chdir(tmp_path)  # runs/ is created relative to the working directory
+    monkeypatch.setattr(sys, "argv", ["train.py"])  # the CLI gets `args`
+    return tmp_path

@@ -1,6 +1,5 @@
 """From a trained checkpoint back to raw text: predict_sentiment, sentiment.py and `train.py predict`."""
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def trained(corpora, tmp_path, monkeypatch):
+def trained(corpora, cli_in_tmp_path):
     """A bag-of-words model fitted for a few epochs on the fixture IMDb: its last checkpoint."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["train.py"])
     config = ROOT / "configs/imdb/baseline_mean.yaml"
     cli = LabCLI(
         args=[
@@ -106,3 +103,12 @@ def test_predictions_keep_the_order_of_the_input_even_with_bucketing(trained, co
     rows = [line.split("\t") for line in (Path(cli.trainer.log_dir) / "predictions.tsv").read_text().splitlines()[1:]]
     assert [text for _, text in rows] == texts
     assert [float(p) > 0.5 for p, _ in rows] == [n % 2 == 1 for n in (9, 1, 6, 3, 8, 2)]
+
+
+def test_a_text_longer_than_the_position_table_is_cut_to_it(cli_in_tmp_path):
+    # XOR's data module sets no max_len; the transformer's learned positions cover 8 tokens.
+    small = ["--data.init_args.train_size", "64", "--data.init_args.val_size", "32", "--trainer.max_epochs", "1"]
+    cli = LabCLI(args=["fit", "--config", str(ROOT / "configs/xor/transformer.yaml"), *small])
+    model = sentiment.load_classifier(str(Path(cli.trainer.log_dir) / "checkpoints/last.ckpt"))
+    assert 0.0 <= sentiment.predict_sentiment(model, "true false " * 20) <= 1.0
+    assert sentiment.predict_sentiment(model, []) == []

@@ -1,7 +1,6 @@
 """train.py end to end: every config runs, resumption is exact, bad input ends in one clear line."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,10 +27,8 @@ SMALL = [
 
 
 @pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # runs/ is created relative to the working directory
-    monkeypatch.setattr(sys, "argv", ["train.py"])  # not pytest's arguments: the CLI gets `args`
-    return tmp_path
+def in_tmp_path(cli_in_tmp_path):
+    return cli_in_tmp_path
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
@@ -100,6 +97,12 @@ def test_a_run_logs_scalars_hyperparameters_and_attention_images(in_tmp_path):
     assert any(t.startswith("lr-") for t in tags["scalars"])
     assert tags["images"] == ["val/attention"]
     assert "_hparams_/experiment" in events.PluginTagToContent("hparams")  # the HParams tab has the run
+
+
+def test_a_run_without_a_logger_writes_nothing_into_the_working_directory(in_tmp_path):
+    LabCLI(args=["fit", "--config", XOR, *SMALL, "--trainer.max_epochs", "1", "--trainer.logger", "false",
+                 "--trainer.enable_checkpointing", "false"])  # fmt: skip
+    assert list(in_tmp_path.iterdir()) == []
 
 
 def test_test_subcommand_with_ckpt_path_best():

@@ -79,3 +79,14 @@ class StopAfterEpoch(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.current_epoch + 1 >= self.epochs:
             trainer.should_stop = True
+
+
+class RecordMetric(Callback):
+    """Keeps the value of one logged metric at the end of every validation (sanity check excluded)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.values = name, []
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking and self.name in trainer.callback_metrics:
+            self.values.append(float(trainer.callback_metrics[self.name]))

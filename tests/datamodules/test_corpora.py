@@ -130,6 +130,10 @@ def test_reviews_files_parse_and_a_malformed_line_is_named(corpora, tmp_path):
     odd = tmp_path / "odd.txt"
     odd.write_bytes(b"0\tpos\tna\xefve but \xff fine\n1\tneg\t\n")  # non-UTF-8 bytes and an empty review
     assert read_reviews_tsv(odd) == (["na\ufffdve but \ufffd fine", ""], [1, 0])
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"\n\n")
+    with pytest.raises(ValueError, match=r"empty\.txt holds no reviews"):
+        read_reviews_tsv(empty)
 
 
 def test_reviews_data_module(corpora, tmp_path):
@@ -160,6 +164,17 @@ def test_labelled_file_formats(corpora, tmp_path):
     bad.write_text("1 fine\n5 what\n")
     with pytest.raises(ValueError, match=r"bad.txt:2: label must be one of \['0', '1'\]"):
         read_labelled_file(bad)
+    jsonl = tmp_path / "bad.jsonl"
+    jsonl.write_text('{"text": "ok", "label": 1}\n\n{"text": "cut off", "lab\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:3: not valid JSON"):  # blank lines counted too
+        read_labelled_file(jsonl)
+    jsonl.write_text('{"text": "ok", "label": 1}\n{"text": "no label"}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2: needs 'text' and 'label'"):
+        read_labelled_file(jsonl)
+    not_tar = tmp_path / "aclImdb_v1.tar.gz"
+    not_tar.write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match="is not a tar archive"):
+        read_acl_imdb(not_tar)
 
 
 def test_wordpiece_fallback_trains_round_trips_and_is_saved(corpora, tmp_path):
@@ -183,6 +198,13 @@ def test_wordpiece_fallback_trains_round_trips_and_is_saved(corpora, tmp_path):
     dm.setup("fit")  # offline: bert-base-uncased cannot be had, so a WordPiece is trained
     assert {k: len(v) for k, v in dm.datasets.items()} == {"train": 52, "val": 8, "test": 20}
     assert dm.vocab_size <= 150 and dm.pad_id == 0 and dm.decode(dm.datasets["train"][0]["input_ids"])[0] == "[CLS]"
+
+    # BERT's input format: a fixed length, and a text cut to it keeps its closing [SEP].
+    collate = dm.train_dataloader().collate_fn
+    long_text = encoder.encode("brilliant " * 400)
+    batch = collate([{"input_ids": long_text, "labels": 1}, {"input_ids": ids, "labels": 0}])
+    assert batch["input_ids"].shape == (2, 256) and batch["attention_mask"].sum(1).tolist() == [256, len(ids)]
+    assert dm.decode(batch["input_ids"][0])[-1] == "[SEP]" and dm.decode(batch["input_ids"][0])[0] == "[CLS]"
 
 
 def test_yelp_needs_both_files_or_neither(tmp_path):

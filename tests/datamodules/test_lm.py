@@ -49,7 +49,10 @@ def test_a_corpus_shorter_than_one_slice_is_a_clear_error():
     with pytest.raises(ValueError, match="shorter than one slice of 17"):
         RandomSlices(torch.arange(10), seq_len=16, batch_size=2, seed=0)
     dm = ToyGrammarDataModule(train_chars=50, val_chars=50, seq_len=64)
-    with pytest.raises(ValueError, match="shorter than one slice"):
+    with pytest.raises(ValueError, match="the train split has 50 tokens, fewer than one slice of 65"):
+        dm.setup()
+    dm = ToyGrammarDataModule(train_chars=500, val_chars=50, seq_len=64)  # a long enough train split is not enough
+    with pytest.raises(ValueError, match="the val split has 50 tokens"):
         dm.setup()
 
 
@@ -85,6 +88,11 @@ def test_enwik8_reads_bytes_in_every_packaging_and_splits_90_5_5(tmp_path, kind)
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("enwik8", data)
     assert read_bytes(path) == data
+    empty = tmp_path / f"empty{path.suffix}"
+    empty.write_bytes(gzip.compress(b"") if kind == "gz" else b"")
+    if kind != "zip":
+        with pytest.raises(ValueError, match="is empty"):
+            read_bytes(empty)
     dm = Enwik8DataModule(path=str(path), seq_len=32)
     dm.setup()
     assert dm.vocab_size == 256 and dm.special_ids == []
