@@ -128,6 +128,11 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         finally:
             self.train(was_training)
 
+    def on_train_start(self) -> None:
+        if self.hparams.sample_every_n_steps and self.global_step == 0:  # the untrained model: noise
+            self._sampled_at = 0
+            self.log_sample()
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         every = self.hparams.sample_every_n_steps
         # With gradient accumulation several batches end at one global step: sample once per step.

@@ -77,15 +77,18 @@ def test_training_brings_bits_per_character_down_and_logs_samples(tmp_path):
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        log_every_n_steps=5,
+        log_every_n_steps=1,
         gradient_clip_val=1.0,
+        accumulate_grad_batches=2,  # samples are still taken once per optimiser step
     )
     trainer.fit(model, dm)
     assert trainer.callback_metrics["val/bpc"] < 0.7 * math.log2(dm.vocab_size)  # from ≈ 5 bits, uniform
-    events = EventAccumulator(logger.log_dir)
+    events = EventAccumulator(logger.log_dir, size_guidance={"scalars": 0, "tensors": 0})
     events.Reload()
     assert {"train/loss", "train/grad_norm", "val/bpc", "val/bpc_last_token"} <= set(events.Tags()["scalars"])
-    assert "samples/text_summary" in events.Tags()["tensors"]
+    assert len(events.Scalars("train/grad_norm")) == trainer.global_step  # every optimiser step
+    sample_steps = [event.step for event in events.Tensors("samples/text_summary")]
+    assert sample_steps == list(range(0, trainer.global_step + 1, 40))  # the untrained model's first
 
 
 def test_cached_and_uncached_generation_give_the_same_tokens_even_past_max_len():
