@@ -23,8 +23,10 @@ import logging
 import sys
 from pathlib import Path
 
-from tuning.search_space import SearchSpace, SearchSpaceError
-from tuning.study import StudyError, StudySettings, run_study
+from layers.errors import InputError, MissingInputError
+from tuning.search_space import SearchSpace
+from tuning.settings import StudySettings
+from tuning.study import run_study
 
 ROOT = Path(__file__).resolve().parent
 
@@ -51,7 +53,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     p.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median")
     p.add_argument("--pruner-startup-trials", type=int, default=5, help="trials before the median pruner acts")
     p.add_argument("--pruner-warmup-epochs", type=int, default=1, help="epochs before a trial may be pruned")
-    p.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="base seed; each process's TPE seed is derived from it and recorded in the study's user attrs",
+    )
     args = p.parse_args(argv)
     if args.n_trials <= 0:
         p.error(f"--n-trials must be positive, got {args.n_trials}")
@@ -71,7 +78,7 @@ def fixed_keys(extra: list[str]) -> set[str]:
 def settings_from_args(args: argparse.Namespace, extra: list[str]) -> StudySettings:
     config = args.config.resolve()
     if not config.is_file():
-        raise StudyError(f"config {args.config} does not exist")
+        raise MissingInputError(f"config {args.config} does not exist")
     name = args.study_name or f"{config.parent.name}-{config.stem}"
     study_dir = (args.study_dir or Path("studies") / name).resolve()
     space_path = args.search_space or default_search_space(config)
@@ -100,10 +107,11 @@ def main(argv: list[str] | None = None) -> None:
     args, extra = parse_args(argv)
     for name in ("lightning.pytorch", "lightning.fabric"):  # one line per trial is Optuna's
         logging.getLogger(name).setLevel(logging.WARNING)
-    sys.argv = sys.argv[:1]  # the trials' arguments are built here; LightningCLI must not see ours
+    # sys.argv stays as it is: every trial's CLI gets its arguments explicitly, and the ranks of a DDP trial
+    # re-run the command line of their own subprocess (tuning.distributed_trial), never this one.
     try:
         run_study(settings_from_args(args, extra))
-    except (SearchSpaceError, StudyError) as err:
+    except InputError as err:  # bad input in one line; anything else is a bug and keeps its traceback
         sys.stderr.write(f"error: {err}\n")
         sys.exit(2)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -15,9 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lightning_modules.cli import parse_config
-
-if TYPE_CHECKING:
-    from tuning.study import StudySettings
+from tuning.settings import StudySettings
 
 log = logging.getLogger("tune")
 

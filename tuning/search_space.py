@@ -8,6 +8,7 @@ model.init_args.pool: [mean, max, first]          # a plain list is categorical
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ from typing import Any
 import optuna
 import yaml
 
+from layers.errors import InputError
 
-class SearchSpaceError(ValueError):
+
+class SearchSpaceError(InputError):
     """A search space that cannot be used; raised before any training starts."""
 
 
@@ -65,6 +68,14 @@ class Parameter:
             return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
 
+    def size(self) -> int | None:
+        """How many values the parameter can take: None for a continuous float."""
+        if self.kind == "categorical":
+            return len(self.choices)
+        if self.kind == "float" and self.step is None:
+            return None
+        return int((self.high - self.low) // (self.step or 1)) + 1
+
     def probe_values(self) -> list:
         """The values a config must accept for this parameter: every choice, or both bounds."""
         return list(self.choices) if self.kind == "categorical" else [self.low, self.high]
@@ -103,6 +114,11 @@ class SearchSpace:
         if not kept:
             raise SearchSpaceError(f"search space {self.source}: every key is fixed, nothing is left to search")
         return SearchSpace(kept, self.source)
+
+    def size(self) -> int | None:
+        """How many distinct parameter sets the space holds: None when a float is continuous."""
+        sizes = [p.size() for p in self.parameters]
+        return None if None in sizes else math.prod(sizes)
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         return {p.key: p.suggest(trial) for p in self.parameters}

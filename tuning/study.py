@@ -1,13 +1,35 @@
-"""An Optuna study whose trials are train.py runs: validation, storage, the objective, the outputs."""
+"""An Optuna study whose trials are train.py runs: validation, storage, workers, the objective, the loop.
+
+A study is shared by every process that opens it (resumes, parallel workers, machines on one PostgreSQL URL):
+- each process samples with its own seed, derived from --seed and a token of the process, and records both in
+  the study's user attrs (`worker <token>`) and in each of its trials (`worker`);
+- a trial that draws the parameters of an earlier one is not trained: it is failed at once with a
+  `duplicate_of` user attr and the sampler draws again (unless the space is exhausted: then the study stops);
+- `n_trials` counts finished trials (complete or pruned). A worker starts a trial only while finished plus
+  running trials are short of it, and otherwise waits for the others' trials to end;
+- a trial left RUNNING by a dead worker is failed and queued again once (RetryHeartbeatStaleTrialCallback):
+  by the heartbeat on RDB storages, after its grace period; at once when the dead worker ran on this machine
+  (its process id is gone), which is also the only detection the journal storage has;
+- a trial whose trainer runs several processes (DDP) runs as a subprocess, tuning.distributed_trial, whose
+  ranks Lightning launches by re-running that subprocess's command line.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import json
 import logging
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,51 +41,31 @@ from optuna_integration import PyTorchLightningPruningCallback
 
 from lightning_modules.cli import ConfigError, LabCLI, parse_config
 from tuning.report import write_outputs
-from tuning.search_space import SearchSpace, SearchSpaceError, as_override
+from tuning.search_space import SearchSpaceError
+from tuning.settings import StudyError, StudySettings
 
-# Trials that count towards --n-trials: finished or under way (in any process). Failed ones do not: a trial
-# killed with its process is failed by the heartbeat and queued again; queued (WAITING) ones are still to run.
-COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+__all__ = ["StudyError", "StudySettings", "build_study", "open_storage", "run_study", "validate"]
+
+ROOT = Path(__file__).resolve().parents[1]
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILURES_IN_A_ROW = 3
+MAX_DUPLICATES_IN_A_ROW = 20  # draws that all repeat earlier trials: the sampler has nothing new to offer
+WAIT_SECONDS = 2.0  # between looks at the others' running trials when the study's total is in sight
+QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+with warnings.catch_warnings():  # marked experimental
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    RETRY = RetryHeartbeatStaleTrialCallback(max_retry=1)
 log = logging.getLogger("tune")
 
 
-class StudyError(RuntimeError):
-    """A study that cannot start (bad storage, mismatched direction, missing config)."""
+class DuplicateTrial(RuntimeError):
+    """The sampler drew a parameter set that another trial of the study has (or is) evaluating."""
 
 
-@dataclass
-class StudySettings:
-    config: Path
-    space: SearchSpace
-    study_name: str
-    study_dir: Path
-    storage: str
-    output: Path
-    n_trials: int
-    monitor: str = "val/acc"
-    direction: str = "maximize"
-    timeout: float | None = None
-    pruner: str = "median"
-    pruner_startup_trials: int = 5
-    pruner_warmup_epochs: int = 1
-    seed: int = 0
-    extra_args: list[str] = field(default_factory=list)
-
-    def run_args(self, values: dict[str, Any], save_dir: Path | str, name: str) -> list[str]:
-        """train.py arguments (without the subcommand) of a run with these sampled values."""
-        mode = "max" if self.direction == "maximize" else "min"
-        return [
-            "--config", str(self.config), *self.extra_args,
-            "--checkpoint.monitor", self.monitor, "--checkpoint.mode", mode,
-            "--trainer.logger.init_args.save_dir", str(save_dir), "--trainer.logger.init_args.name", name,
-            *(as_override(k, v) for k, v in values.items()),
-        ]  # fmt: skip
-
-
-def validate(settings: StudySettings) -> None:
+def validate(settings: StudySettings) -> bool:
     """Every key exists in the config and the config accepts every choice and bound: checked by parsing
-    the config (nothing is built), so a bad space fails in seconds, not after hours of trials."""
+    the config (nothing is built), so a bad space fails in seconds, not after hours of trials. Returns
+    whether the config's trainer runs several processes (then trials run as subprocesses)."""
     try:
         _, config = parse_config(settings.run_args({}, "runs", "validation"))
     except ConfigError as err:
@@ -82,28 +84,37 @@ def validate(settings: StudySettings) -> None:
                 except ConfigError as err:
                     raise SearchSpaceError(f"{settings.space.source}: {key} = {value!r} is rejected: {err}") from err
             raise
+    return is_distributed(config.get("trainer", {}))
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
+def is_distributed(trainer: Any) -> bool:
+    """Whether a parsed trainer config starts several processes (devices > 1, several nodes, a DDP strategy)."""
+    devices, strategy = trainer.get("devices"), str(trainer.get("strategy") or "")
+    several = (isinstance(devices, int) and devices > 1) or (isinstance(devices, (list, tuple)) and len(devices) > 1)
+    several |= isinstance(devices, str) and devices.isdigit() and int(devices) > 1
+    return several or int(trainer.get("num_nodes") or 1) > 1 or "ddp" in strategy or "fsdp" in strategy
+
+
+def is_journal(url: str) -> bool:
+    return url.startswith("journal:") or url.endswith((".log", ".journal"))
+
+
+def open_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorage:
     """An RDB URL (sqlite:///…, postgresql://…) with heartbeats, so the trial of a killed process is failed
-    and retried; or journal:PATH / a *.log file for Optuna's journal file (no heartbeats)."""
+    and retried; or journal:PATH / a *.log file for Optuna's journal file (no heartbeats: Optuna offers them
+    on RDB storages only)."""
     try:
-        if url.startswith("journal:") or url.endswith((".log", ".journal")):
+        if is_journal(url):
             path = Path(url.removeprefix("journal:"))
             path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(path)))
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+        beat = {"heartbeat_interval": 30, "grace_period": 120, "heartbeat_stale_trial_callback": RETRY}
         with warnings.catch_warnings():  # heartbeats are marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=30,
-                grace_period=120,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-            )
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **(beat if heartbeat else {}))
     except Exception as err:  # sqlalchemy, driver import and OS errors all mean "cannot use this storage"
         raise StudyError(f"cannot open storage {url!r}: {str(err).splitlines()[0]}") from err
 
@@ -125,76 +136,222 @@ def creation_lock(url: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def build_study(settings: StudySettings) -> optuna.Study:
-    pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
+def machine() -> str:
+    """This machine, as a process id's scope: the host name and the boot."""
+    with contextlib.suppress(OSError):
+        return f"{socket.gethostname()}/{Path('/proc/sys/kernel/random/boot_id').read_text().strip()}"
+    return socket.gethostname()
+
+
+def worker_seed(base_seed: int, token: str) -> int:
+    """The sampler seed of one process: the base seed and the process's token, hashed to 32 bits."""
+    return int.from_bytes(hashlib.sha256(f"{base_seed}/{token}".encode()).digest()[:4], "little")
+
+
+class Worker:
+    """This process's identity in the study: its token, machine, process id and sampler seed."""
+
+    def __init__(self, base_seed: int) -> None:
+        self.machine, self.pid = machine(), os.getpid()
+        self.token = f"{socket.gethostname()}:{self.pid}:{time.time_ns()}"
+        self.base_seed, self.seed = base_seed, worker_seed(base_seed, self.token)
+
+    def record(self, study: optuna.Study) -> None:
+        study.set_user_attr(
+            f"worker {self.token}",
+            {
+                "base_seed": self.base_seed,
+                "sampler_seed": self.seed,
+                "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                "trials_before": len(study.get_trials(deepcopy=False)),
+            },
+        )
+
+    def mark(self, trial: optuna.Trial) -> None:
+        trial.set_user_attr("worker", {"token": self.token, "machine": self.machine, "pid": self.pid})
+
+
+def pruner_of(settings: StudySettings) -> optuna.pruners.BasePruner:
     if settings.pruner == "median":
-        pruner = optuna.pruners.MedianPruner(settings.pruner_startup_trials, settings.pruner_warmup_epochs)
-    elif settings.pruner == "hyperband":
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1)
+        return optuna.pruners.MedianPruner(settings.pruner_startup_trials, settings.pruner_warmup_epochs)
+    if settings.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1)
+    return optuna.pruners.NopPruner()
+
+
+def build_study(settings: StudySettings, worker: Worker | None = None) -> optuna.Study:
+    """Open or create the study, with a TPE sampler seeded for this process (constant liar: the others'
+    running trials count as bad results, so parallel workers spread out), and record the worker."""
+    worker = worker or Worker(settings.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=worker.seed, constant_liar=True)
     with creation_lock(settings.storage):  # workers started together must not both create the tables
         study = optuna.create_study(
             storage=open_storage(settings.storage),
             study_name=settings.study_name,
             load_if_exists=True,
             direction=settings.direction,
-            sampler=optuna.samplers.TPESampler(seed=settings.seed),
-            pruner=pruner,
+            sampler=sampler,
+            pruner=pruner_of(settings),
         )
     if study.direction.name.lower() != settings.direction:
         raise StudyError(f"study {settings.study_name!r} exists and is a {study.direction.name.lower()} study")
+    worker.record(study)
     return study
 
 
-def objective(settings: StudySettings, trial: optuna.Trial) -> float:
-    values = settings.space.suggest(trial)
-    quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
-    args = settings.run_args(values, settings.study_dir / "trials", f"trial_{trial.number:03d}") + quiet
+def duplicate_of(trial: optuna.Trial) -> int | None:
+    """The number of a trial that evaluated (or is evaluating) this trial's parameters. Of two running trials
+    with the same parameters the later one yields, so two workers never both keep one."""
+    for other in trial.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING)):
+        if other.number == trial.number or other.params != trial.params:
+            continue
+        if other.state != TrialState.RUNNING or other.number < trial.number:
+            return other.number
+    return None
+
+
+def fit_trial(settings: StudySettings, trial: optuna.Trial, values: dict[str, Any]) -> float:
+    """Train one trial with the CLI train.py builds; under DDP every rank runs this, and the pruning
+    decision that rank 0 takes reaches the others through the callback's broadcast and check_pruned()."""
+    args = settings.run_args(values, settings.study_dir / "trials", f"trial_{trial.number:03d}") + QUIET
     cli = LabCLI(args=args, run=False)  # the same CLI as train.py builds every trial
-    if settings.pruner != "none":
-        cli.trainer.callbacks.append(PyTorchLightningPruningCallback(trial, monitor=settings.monitor))
-    trial.set_user_attr("run_dir", str(cli.trainer.log_dir))
+    pruning = None if settings.pruner == "none" else PyTorchLightningPruningCallback(trial, settings.monitor)
+    if pruning:
+        cli.trainer.callbacks.append(pruning)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    if pruning:
+        pruning.check_pruned()  # raises TrialPruned on every rank of a pruned DDP trial; a no-op otherwise
     best = cli.trainer.checkpoint_callback.best_model_score
     if best is None:
         raise RuntimeError(f"trial {trial.number} logged no {settings.monitor}: does the run validate?")
-    trial.set_user_attr("epochs", cli.trainer.current_epoch)
+    if cli.trainer.is_global_zero:
+        trial.set_user_attr("run_dir", str(cli.trainer.log_dir))
+        trial.set_user_attr("epochs", cli.trainer.current_epoch)
     return float(best)
 
 
-class StopAtTotal:
-    """Ends this process's optimisation when the study (all processes together) has its trials, or when
-    trials keep failing."""
+def run_distributed_trial(settings: StudySettings, trial: optuna.Trial, values: dict[str, Any]) -> float:
+    """Run a multi-process trial as `python -m tuning.distributed_trial JOB`: Lightning's launcher re-runs
+    that command line for the other ranks, each rank trains, rank 0 writes the result that this process
+    turns into the trial's value (or its pruning). The storage is RDB: optuna-integration's pruning callback
+    supports no other under DDP."""
+    folder = settings.study_dir / "trials"
+    folder.mkdir(parents=True, exist_ok=True)
+    job, result = folder / f"trial_{trial.number:03d}.job", folder / f"trial_{trial.number:03d}.result.json"
+    job.write_bytes(pickle.dumps({"settings": settings, "trial": trial, "values": values, "result": result}))
+    result.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    code = subprocess.run([sys.executable, "-m", "tuning.distributed_trial", str(job)], env=env).returncode
+    if code != 0 or not result.is_file():
+        raise RuntimeError(f"trial {trial.number}: its processes exited with {code} (see their output above)")
+    outcome = json.loads(result.read_text())
+    if outcome["pruned"]:
+        raise optuna.TrialPruned(outcome["message"])
+    return float(outcome["value"])
 
-    def __init__(self, n_trials: int) -> None:
-        self.n_trials, self.failures = n_trials, 0
+
+def objective(settings: StudySettings, worker: Worker, distributed: bool, trial: optuna.Trial) -> float:
+    worker.mark(trial)
+    values = settings.space.suggest(trial)
+    if (number := duplicate_of(trial)) is not None:
+        trial.set_user_attr("duplicate_of", number)
+        raise DuplicateTrial(f"trial {trial.number} drew the parameters of trial {number}: not trained")
+    if distributed:
+        return run_distributed_trial(settings, trial, values)
+    return fit_trial(settings, trial, values)
+
+
+def fail_dead_workers_trials(study: optuna.Study) -> None:
+    """Fail and queue again (once) the running trials of processes of this machine that no longer exist."""
+    here = machine()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get("worker", {})
+        if owner.get("machine") != here or owner.get("pid") == os.getpid() or pid_alive(owner.get("pid")):
+            continue
+        try:
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (ValueError, RuntimeError):  # another worker failed it first
+            continue
+        log.warning(
+            "trial %d: its worker (process %s) is gone: failed, and queued again once", trial.number, owner["pid"]
+        )
+        RETRY(study, study.get_trials(deepcopy=False)[trial.number])
+
+
+def pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return True  # unknown owner: assume it lives
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def distinct_sets(study: optuna.Study) -> int:
+    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+    return len({tuple(sorted((k, repr(v)) for k, v in t.params.items())) for t in trials})
+
+
+class Progress:
+    """Counts this process's failures and duplicate draws in a row."""
+
+    def __init__(self) -> None:
+        self.failures = self.duplicates = 0
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
-        if self.failures >= MAX_FAILURES_IN_A_ROW:
-            log.error("%d trials failed in a row: stopping (see the errors above)", self.failures)
-            study.stop()
-        elif len(study.get_trials(deepcopy=False, states=COUNTED)) >= self.n_trials:
-            study.stop()
+        duplicate = "duplicate_of" in trial.user_attrs and trial.state == TrialState.FAIL
+        self.duplicates = self.duplicates + 1 if duplicate else 0
+        self.failures = self.failures + 1 if trial.state == TrialState.FAIL and not duplicate else 0
+
+
+def optimize(settings: StudySettings, study: optuna.Study, worker: Worker, distributed: bool) -> None:
+    """Run trials until the study has `n_trials` finished ones (this process and the others together)."""
+    progress, size = Progress(), settings.space.size()
+    deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, retries
+    while True:
+        fail_dead_workers_trials(study)
+        optuna.storages.fail_stale_trials(study)  # RDB storages: the heartbeat's verdict; journal: nothing
+        counts = {state: len(study.get_trials(deepcopy=False, states=(state,))) for state in TrialState}
+        finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+        left = None if deadline is None else deadline - time.monotonic()
+        if finished >= settings.n_trials or (left is not None and left <= 0):
+            return
+        if progress.failures >= MAX_FAILURES_IN_A_ROW:
+            log.error("%d trials failed in a row: stopping (see the errors above)", progress.failures)
+            return
+        if (size is not None and distinct_sets(study) >= size) or progress.duplicates >= MAX_DUPLICATES_IN_A_ROW:
+            log.warning("the search space is exhausted: %d distinct parameter sets tried", distinct_sets(study))
+            return
+        if finished + counts[TrialState.RUNNING] >= settings.n_trials and not counts[TrialState.WAITING]:
+            time.sleep(WAIT_SECONDS)  # the others' running trials may reach the total: wait for them
+            continue
+        study.optimize(
+            lambda trial: objective(settings, worker, distributed, trial),
+            n_trials=1,
+            timeout=left,
+            callbacks=[progress],
+            catch=(RuntimeError, ValueError, FloatingPointError),
+        )
 
 
 def run_study(settings: StudySettings) -> optuna.Study:
-    """Validate, open or create the study, run trials until it has `n_trials`, write the outputs."""
-    validate(settings)
+    """Validate, open or create the study, run trials until it has `n_trials` finished, write the outputs."""
+    distributed = validate(settings)
     settings.study_dir.mkdir(parents=True, exist_ok=True)
-    study = build_study(settings)
-    done = len(study.get_trials(deepcopy=False, states=COUNTED))
-    if done >= settings.n_trials:
-        log.warning("study %r already has %d trials (asked for %d)", settings.study_name, done, settings.n_trials)
-    else:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-            study.optimize(
-                lambda trial: objective(settings, trial),
-                n_trials=settings.n_trials - done,
-                timeout=settings.timeout,
-                callbacks=[StopAtTotal(settings.n_trials)],
-                catch=(RuntimeError, ValueError, FloatingPointError),
-            )
+    worker = Worker(settings.seed)
+    study = build_study(settings, worker)
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    if finished >= settings.n_trials:
+        log.warning(
+            "study %r already has %d finished trials (asked for %d)", settings.study_name, finished, settings.n_trials
+        )
+    optimize(settings, study, worker, distributed)
     if any(t.state == TrialState.COMPLETE for t in study.trials):
         write_outputs(study, settings)
     return study
