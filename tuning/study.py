@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -49,6 +50,7 @@ __all__ = ["StudyError", "StudySettings", "build_study", "open_storage", "run_st
 ROOT = Path(__file__).resolve().parents[1]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILURES_IN_A_ROW = 3
+SCHEMA_ATTEMPTS = 3  # PostgreSQL: two workers creating the tables at once collide; the loser tries again
 MAX_DUPLICATES_IN_A_ROW = 20  # draws that all repeat earlier trials: the sampler has nothing new to offer
 WAIT_SECONDS = 2.0  # between looks at the others' running trials when the study's total is in sight
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
@@ -56,6 +58,9 @@ with warnings.catch_warnings():  # marked experimental
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     RETRY = RetryHeartbeatStaleTrialCallback(max_retry=1)
 log = logging.getLogger("tune")
+# Trials get their arguments explicitly and tune.py leaves sys.argv alone (DDP ranks re-run command lines), so
+# LightningCLI's warning about "both args and sys.argv" is expected here, once per trial: not shown.
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended", category=UserWarning)
 
 
 class DuplicateTrial(RuntimeError):
@@ -112,9 +117,15 @@ def open_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorag
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
         beat = {"heartbeat_interval": 30, "grace_period": 120, "heartbeat_stale_trial_callback": RETRY}
-        with warnings.catch_warnings():  # heartbeats are marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **(beat if heartbeat else {}))
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                with warnings.catch_warnings():  # heartbeats are marked experimental
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return RDBStorage(url, engine_kwargs=engine_kwargs, **(beat if heartbeat else {}))
+            except sqlalchemy.exc.IntegrityError:  # another worker created the same tables at the same moment
+                if attempt == SCHEMA_ATTEMPTS - 1:
+                    raise
+                time.sleep(1.0 + attempt)
     except Exception as err:  # sqlalchemy, driver import and OS errors all mean "cannot use this storage"
         raise StudyError(f"cannot open storage {url!r}: {str(err).splitlines()[0]}") from err
 
