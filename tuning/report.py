@@ -53,13 +53,24 @@ def _short(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+MIN_TRIALS_FOR_PARAMETER_PLOTS = 3  # slice and parallel coordinates say nothing about fewer complete trials
+
+
 def save_plots(study: optuna.Study, settings: StudySettings) -> list[str]:
-    """Optimisation history and parameter importances as PNG beside the study; names of those written."""
-    written = []
+    """Optimisation history and parameter importances as PNG beside the study, and once there are enough
+    complete trials the value against each parameter (slice) and parallel coordinates (two or more
+    parameters); names of those written."""
+    vis = optuna.visualization.matplotlib
     plots = {
-        "optimization_history.png": optuna.visualization.matplotlib.plot_optimization_history,
-        "param_importances.png": optuna.visualization.matplotlib.plot_param_importances,
+        "optimization_history.png": vis.plot_optimization_history,
+        "param_importances.png": vis.plot_param_importances,
     }
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) >= MIN_TRIALS_FOR_PARAMETER_PLOTS:
+        plots["slice.png"] = vis.plot_slice
+        if len({key for t in complete for key in t.params}) >= 2:
+            plots["parallel_coordinate.png"] = vis.plot_parallel_coordinate
+    written = []
     for filename, plot in plots.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the matplotlib backend is marked experimental
@@ -68,9 +79,10 @@ def save_plots(study: optuna.Study, settings: StudySettings) -> list[str]:
             except (ValueError, RuntimeError) as err:  # e.g. importances need two finished trials
                 log.warning("no %s: %s", filename, err)
                 continue
-        axes.figure.tight_layout()
-        axes.figure.savefig(settings.study_dir / filename, dpi=120)
-        matplotlib.pyplot.close(axes.figure)
+        figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure  # slice: one axes per parameter
+        figure.tight_layout()
+        figure.savefig(settings.study_dir / filename, dpi=120)
+        matplotlib.pyplot.close(figure)
         written.append(filename)
     return written
 
