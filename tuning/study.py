@@ -237,8 +237,9 @@ def fit_trial(settings: StudySettings, trial: optuna.Trial, values: dict[str, An
     best = cli.trainer.checkpoint_callback.best_model_score
     if best is None:
         raise RuntimeError(f"trial {trial.number} logged no {settings.monitor}: does the run validate?")
+    run_dir = cli.trainer.log_dir  # a broadcast under DDP: every rank asks
     if cli.trainer.is_global_zero:
-        trial.set_user_attr("run_dir", str(cli.trainer.log_dir))
+        trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("epochs", cli.trainer.current_epoch)
     return float(best)
 

@@ -157,3 +157,35 @@ def test_two_workers_finish_one_study_with_distinct_trials(space_file, tmp_path,
     assert len(done) == 4 and len(param_sets(done)) == 4
     seeds = {r["sampler_seed"] for k, r in study.user_attrs.items() if k.startswith("worker ")}
     assert len(seeds) == 2
+
+
+@pytest.mark.slow
+def test_a_study_of_two_process_ddp_trials_prunes_on_every_rank(tmp_path):
+    """3 trials, each DDP over 2 CPU processes (gloo), with the median pruner: the hopeless learning rate is
+    pruned on both ranks (its processes stop early and exit cleanly) and the others complete."""
+    space = tmp_path / "lr.yaml"
+    space.write_text(yaml.safe_dump({LR: [1e-2, 1e-9, 3e-3]}))
+    storage = f"sqlite:///{tmp_path / 'ddp.db'}"
+    ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    small = ["--data.init_args.train_size", "1024", "--data.init_args.val_size", "256"]
+    study_settings = settings(tmp_path, {LR: [1e-2, 1e-9, 3e-3]}, 3)
+    study_settings.storage, study_settings.study_name = storage, "ddp"
+    study = build_study(study_settings)
+    for lr in (1e-2, 1e-9, 3e-3):  # the order the pruner needs: a good one first, then the hopeless one
+        study.enqueue_trial({LR: lr})
+    command = [
+        sys.executable, str(ROOT / "tune.py"), "--config", str(XOR), "--search-space", str(space),
+        "--n-trials", "3", "--storage", storage, "--study-name", "ddp", "--pruner", "median",
+        "--pruner-startup-trials", "1", "--pruner-warmup-epochs", "0",
+        "--", *small, "--trainer.max_epochs", "4", "--model.init_args.warmup_steps", "0", *ddp,
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    trials = optuna.load_study(study_name="ddp", storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
+    assert trials[1].params[LR] == 1e-9 and len(trials[1].intermediate_values) < 4
+    assert trials[0].value > 0.9 and len(param_sets(trials)) == 3
+    for trial in (trials[0], trials[2]):  # rank 1 of each is a relaunched tuning.distributed_trial
+        saved = yaml.safe_load((Path(trial.user_attrs["run_dir"]) / "config.yaml").read_text())
+        assert saved["trainer"]["devices"] == 2 and saved["trainer"]["strategy"] == "ddp"
+    assert "Trial 1 pruned" in result.stderr and result.stderr.count("GLOBAL_RANK: 1") >= 3
