@@ -121,13 +121,18 @@ def open_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorag
             try:
                 with warnings.catch_warnings():  # heartbeats are marked experimental
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    return RDBStorage(url, engine_kwargs=engine_kwargs, **(beat if heartbeat else {}))
+                    return RDBStorage(driver_url(url), engine_kwargs=engine_kwargs, **(beat if heartbeat else {}))
             except sqlalchemy.exc.IntegrityError:  # another worker created the same tables at the same moment
                 if attempt == SCHEMA_ATTEMPTS - 1:
                     raise
                 time.sleep(1.0 + attempt)
     except Exception as err:  # sqlalchemy, driver import and OS errors all mean "cannot use this storage"
         raise StudyError(f"cannot open storage {url!r}: {str(err).splitlines()[0]}") from err
+
+
+def driver_url(url: str) -> str:
+    """postgresql://… with the driver in requirements.txt (psycopg 3; SQLAlchemy's default is psycopg2)."""
+    return "postgresql+psycopg://" + url.removeprefix("postgresql://") if url.startswith("postgresql://") else url
 
 
 @contextlib.contextmanager
@@ -325,7 +330,6 @@ def optimize(settings: StudySettings, study: optuna.Study, worker: Worker, distr
     """Run trials until the study has `n_trials` finished ones (this process and the others together)."""
     progress, size = Progress(), settings.space.size()
     deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, retries
     while True:
         fail_dead_workers_trials(study)
         optuna.storages.fail_stale_trials(study)  # RDB storages: the heartbeat's verdict; journal: nothing
@@ -363,7 +367,9 @@ def run_study(settings: StudySettings) -> optuna.Study:
         log.warning(
             "study %r already has %d finished trials (asked for %d)", settings.study_name, finished, settings.n_trials
         )
-    optimize(settings, study, worker, distributed)
+    with warnings.catch_warnings():  # heartbeats and retries are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optimize(settings, study, worker, distributed)
     if any(t.state == TrialState.COMPLETE for t in study.trials):
         write_outputs(study, settings)
     return study

@@ -182,10 +182,11 @@ def test_a_study_of_two_process_ddp_trials_prunes_on_every_rank(tmp_path):
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     trials = optuna.load_study(study_name="ddp", storage=storage).trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
+    assert [t.state for t in trials[:2]] == [TrialState.COMPLETE, TrialState.PRUNED]
+    assert trials[2].state in FINISHED  # the pruner may judge 3e-3 too slow as well
     assert trials[1].params[LR] == 1e-9 and len(trials[1].intermediate_values) < 4
     assert trials[0].value > 0.9 and len(param_sets(trials)) == 3
-    for trial in (trials[0], trials[2]):  # rank 1 of each is a relaunched tuning.distributed_trial
-        saved = yaml.safe_load((Path(trial.user_attrs["run_dir"]) / "config.yaml").read_text())
-        assert saved["trainer"]["devices"] == 2 and saved["trainer"]["strategy"] == "ddp"
-    assert "Trial 1 pruned" in result.stderr and result.stderr.count("GLOBAL_RANK: 1") >= 3
+    saved = yaml.safe_load((Path(trials[0].user_attrs["run_dir"]) / "config.yaml").read_text())
+    assert saved["trainer"]["devices"] == 2 and saved["trainer"]["strategy"] == "ddp"
+    # rank 1 of every trial is a relaunched tuning.distributed_trial, and it exits cleanly when pruned
+    assert result.stderr.count("GLOBAL_RANK: 1, MEMBER: 2/2") == 3 and "Trial 1 pruned" in result.stderr
