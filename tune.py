@@ -23,6 +23,7 @@ import logging
 import sys
 from pathlib import Path
 
+from lightning_modules.allocator import tune_allocator
 from tuning.search_space import SearchSpace, SearchSpaceError
 from tuning.study import StudyError, StudySettings, run_study
 
@@ -109,4 +110,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    tune_allocator()  # large tensors stay on the heap (lightning_modules/allocator.py)
     main()

@@ -24,6 +24,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from layers.attention import MultiHeadAttention
+from lightning_modules import allocator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -102,10 +103,12 @@ def main(argv: list[str] | None = None) -> None:
         f"mask={'none' if args.no_mask else 'padding'} device={args.device} dtype={args.dtype} "
         f"threads={torch.get_num_threads()} torch={torch.__version__}; median of {args.repeats}"
     )
-    print(f"{'implementation':34s} {'ms':>8s} {'ratio':>7s}")
+    print(f"allocator: {allocator.describe()}\n")
+    print("| implementation | ms | ratio |\n|---|---:|---:|")
     for name, seconds in medians.items():
-        print(f"{name:34s} {seconds * 1e3:8.1f} {seconds / reference:7.2f}")
+        print(f"| {name} | {seconds * 1e3:.1f} | {seconds / reference:.2f} |")
 
 
 if __name__ == "__main__":
+    allocator.tune_allocator()  # large tensors stay on the heap (lightning_modules/allocator.py)
     main()
