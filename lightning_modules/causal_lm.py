@@ -32,7 +32,8 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
     val/loss, val/ppl and val/bpc (bits per token over every validation token, each with up to the
     model's context; the monitored figure) and val/bpc_last_token (the exercise's estimate: −log₂ p of the
     last token of random slices). Every `sample_every_n_steps` steps, a sample continued from 16
-    characters of validation text goes to TensorBoard as text.
+    characters of validation text goes to TensorBoard as text. `compile: true` runs the training steps
+    through torch.compile (see benchmarks/nanogpt.py for when its warm-up pays).
     """
 
     def __init__(
@@ -55,18 +56,25 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         sample_temperature: float = 0.8,
         sample_top_k: int | None = None,
         sample_top_p: float | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         check_sampling(sample_temperature, sample_top_k, sample_top_p)
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer = optimizer
         self.net = TransformerLM(TransformerConfig.from_mapping(self.hparams))
+        # compile: training steps run the network through torch.compile (one compilation of the training
+        # shape, tens of seconds on a CPU); evaluation and sampling stay eager, where shapes vary and each new
+        # one would compile again. A bound method, so the state dict keeps its names.
+        self._compiled_net = torch.compile(self.net.forward, dynamic=False) if compile else None
         # Σ −ln p and the number of scored tokens, per validation figure (summed over batches and devices).
         self.nll = torch.nn.ModuleList(SumMetric() for _ in VALIDATION_FIGURES)
         self.count = torch.nn.ModuleList(SumMetric() for _ in VALIDATION_FIGURES)
         self._sampled_at: int | None = None
 
     def forward(self, input_ids: Tensor) -> Tensor:
+        if self._compiled_net is not None and self.training:
+            return self._compiled_net(input_ids)
         return self.net(input_ids)  # (B, T, V) logits
 
     def _nll(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
