@@ -12,9 +12,7 @@ is reported as a ratio to nn.MultiheadAttention(need_weights=False), torch's fas
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import interleaved_medians
 from layers.attention import MultiHeadAttention
 from lightning_modules import allocator
 
@@ -75,22 +74,9 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cases = build_cases(args)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-
-    def once(fn: Callable[[], torch.Tensor]) -> float:
-        sync()
-        start = time.perf_counter()
-        fn().sum().backward()
-        sync()
-        return time.perf_counter() - start
-
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for i in range(args.warmup + args.repeats):
-        for name, fn in cases.items():
-            elapsed = once(fn)
-            if i >= args.warmup:
-                times[name].append(elapsed)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
+    steps = {name: (lambda fn=fn: fn().sum().backward()) for name, fn in cases.items()}
+    return interleaved_medians(steps, args.repeats, args.warmup, sync)
 
 
 def main(argv: list[str] | None = None) -> None:
