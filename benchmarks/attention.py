@@ -21,7 +21,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.timing import interleaved_medians
+from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians
 from layers.attention import MultiHeadAttention
 from lightning_modules import allocator
 
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_thread_argument(p)
     p.add_argument("--no-mask", action="store_true", help="run without the padding mask")
     return p.parse_args(argv)
 
@@ -70,8 +70,7 @@ def build_cases(args: argparse.Namespace) -> dict[str, Callable[[], torch.Tensor
 
 def run(args: argparse.Namespace) -> dict[str, float]:
     """Median seconds of forward + backward per case."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     torch.manual_seed(0)
     cases = build_cases(args)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else None

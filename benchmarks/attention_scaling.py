@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.timing import interleaved_medians, machine_line, markdown_table
+from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians, machine_line, markdown_table
 from layers.attention import MultiHeadAttention
 from lightning_modules import allocator
 
@@ -54,6 +54,7 @@ def peak_memory_point(impl: str, batch: int, seq_len: int, d_model: int, heads: 
 def peak_memory(impl: str, args: argparse.Namespace, seq_len: int) -> float:
     cmd = [sys.executable, __file__, "--memory-point", impl, str(seq_len)]
     cmd += ["--batch", str(args.batch), "--d-model", str(args.d_model), "--heads", str(args.heads)]
+    cmd += ["--threads", str(args.threads)] if args.threads else []
     return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["mb"]
 
 
@@ -93,11 +94,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5, help="timed runs per point")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the chart (PNG)")
     p.add_argument("--memory-point", nargs=2, metavar=("IMPL", "T"), help=argparse.SUPPRESS)  # child process
+    add_thread_argument(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    apply_threads(args.threads)
     if args.memory_point:
         impl, seq_len = args.memory_point
         print(json.dumps({"mb": peak_memory_point(impl, args.batch, int(seq_len), args.d_model, args.heads)}))

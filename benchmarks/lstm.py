@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.timing import interleaved_medians, machine_line, markdown_table
+from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians, machine_line, markdown_table
 from layers.recurrent import build_lstm, run_lstm
 from lightning_modules import allocator
 
@@ -31,11 +31,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--mask", action="store_true", help="right padding, lengths between T/2 and T")
+    add_thread_argument(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    apply_threads(args.threads)
     torch.manual_seed(0)
     reference = build_lstm("torch", args.input_size, args.hidden)
     manual = build_lstm("manual", args.input_size, args.hidden)

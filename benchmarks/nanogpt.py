@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.timing import interleaved_medians, machine_line, markdown_table
+from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians, machine_line, markdown_table
 from layers.transformer import TransformerConfig, TransformerLM
 from lightning_modules import allocator
 
@@ -307,6 +307,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true", help="also time both models under torch.compile")
     p.add_argument("--skip-steps", action="store_true", help="only the recipe")
     p.add_argument("--workdir", type=Path, help="where the recipe's data, runs and logs go (default: a temp dir)")
+    add_thread_argument(p)
     args = p.parse_args(argv)
     if args.repeats <= 0 or args.rounds <= 0:
         p.error("--repeats and --rounds must be positive")
@@ -315,6 +316,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    apply_threads(args.threads)
     print(f"{machine_line()}; allocator: {allocator.describe()}\n")
     if not args.skip_steps:
         print(step_table(32, 256, args.repeats, args.compile), end="\n\n")
