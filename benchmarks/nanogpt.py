@@ -189,6 +189,29 @@ def step_table(batch: int, seq_len: int, repeats: int, compile_: bool, vocab_siz
     return f"{title}\n\n" + markdown_table(["model", "ms", "× nanoGPT", "compile warm-up"], rows)
 
 
+def profile_tables(batch: int, seq_len: int, steps: int, vocab_size: int = 32, rows: int = 12) -> str:
+    """torch.profiler's operators by self CPU time over `steps` training steps of each model."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    data = torch.randint(vocab_size, (batch, seq_len + 1))
+    xy = (data[:, :-1].contiguous(), data[:, 1:].contiguous())
+    out = []
+    for name, model in (
+        ("nanoGPT GPT", NanoGPT(vocab_size, seq_len)),
+        ('TransformerLM attn_impl="manual"', lab_model(vocab_size, seq_len, "manual")),
+        ('TransformerLM attn_impl="sdpa"', lab_model(vocab_size, seq_len, "sdpa")),
+    ):
+        step = training_step(model, xy)
+        step()  # warm-up
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                step()
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40)
+        out.append(f"{name}, B={batch} T={seq_len}, {steps} steps:\n\n```\n{table}```")
+    return "\n\n".join(out)
+
+
 # ---- nanoGPT's recipe, side by side --------------------------------------------------------------------------
 
 
@@ -306,6 +329,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=10, help="timed steps per case at B=32 T=256 (3× at B=12 T=64)")
     p.add_argument("--compile", action="store_true", help="also time both models under torch.compile")
     p.add_argument("--skip-steps", action="store_true", help="only the recipe")
+    p.add_argument("--profile", action="store_true", help="torch.profiler's top operators of each model's step")
     p.add_argument("--workdir", type=Path, help="where the recipe's data, runs and logs go (default: a temp dir)")
     add_thread_argument(p)
     args = p.parse_args(argv)
@@ -321,6 +345,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_steps:
         print(step_table(32, 256, args.repeats, args.compile), end="\n\n")
         print(step_table(12, 64, 3 * args.repeats, args.compile), end="\n\n")
+    if args.profile:
+        print(profile_tables(32, 256, 3), end="\n\n")
+        print(profile_tables(12, 64, 20), end="\n\n")
     if args.nanogpt is not None:
         if args.workdir is not None:
             args.workdir.mkdir(parents=True, exist_ok=True)

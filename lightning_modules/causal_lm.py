@@ -91,6 +91,10 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Only steps whose metrics reach the logger (every log_every_n_steps) need the norm; Lightning drops a
+        # step value it does not write, so computing it at every step costs a pass over the gradients for nothing.
+        if not self.trainer._logger_connector.should_update_logs:
+            return
         grads = [p.grad for p in self.parameters() if p.grad is not None]
         self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads), batch_size=1)
 
