@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -38,17 +37,25 @@ def case(impl: str, batch: int, seq_len: int, d_model: int, heads: int):
     return lambda: attention(x).sum().backward()
 
 
-def resident_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+def memory_status_mb(field: str) -> float:
+    """VmRSS (resident now) or VmHWM (peak resident) of this process, in MB, from /proc/self/status."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def peak_memory_point(impl: str, batch: int, seq_len: int, d_model: int, heads: int) -> float:
-    """MB of peak resident memory above the state before one forward + backward (run in a fresh process)."""
+    """MB of peak resident memory above the state before one forward + backward (run in a fresh process).
+
+    VmHWM belongs to this process's own address space; getrusage's ru_maxrss would not do, since Linux carries
+    the parent's peak over into a child.
+    """
     step = case(impl, batch, seq_len, d_model, heads)
-    before = resident_mb()
+    before = memory_status_mb("VmRSS")
     step()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before  # ru_maxrss is in KiB on Linux
+    return memory_status_mb("VmHWM") - before
 
 
 def peak_memory(impl: str, args: argparse.Namespace, seq_len: int) -> float:
@@ -77,9 +84,9 @@ def plot(results: dict[str, dict[int, tuple[float, float]]], args: argparse.Name
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle(
-        f"Causal self-attention, B={args.batch} D={args.d_model} H={args.heads}, CPU ({machine_line()})", fontsize=9
-    )
+    note = f"; {args.note}" if args.note else ""
+    title = f"Causal self-attention, B={args.batch} D={args.d_model} H={args.heads}, CPU ({machine_line()}{note})"
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
@@ -93,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--repeats", type=int, default=5, help="timed runs per point")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the chart (PNG)")
+    p.add_argument("--note", default="", help='added to the chart\'s title, e.g. "measured under load"')
     p.add_argument("--memory-point", nargs=2, metavar=("IMPL", "T"), help=argparse.SUPPRESS)  # child process
     add_thread_argument(p)
     return p.parse_args(argv)

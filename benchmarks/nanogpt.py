@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import pickle
 import subprocess
 import sys
@@ -51,20 +52,19 @@ NANOGPT_CPU_RECIPE = [
     "--n_layer=4",
     "--n_head=4",
     "--n_embd=128",
-    "--max_iters=2000",
-    "--lr_decay_iters=2000",
     "--dropout=0.0",
 ]
+RECIPE_STEPS = 2000
 
 
 # ---- nanoGPT's GPT, re-stated: module names, parameter layout and operations as in its model.py --------------
 
 
 class NanoGPTAttention(nn.Module):
-    def __init__(self, n_embd: int, n_head: int) -> None:
+    def __init__(self, n_embd: int, n_head: int, bias: bool) -> None:
         super().__init__()
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.n_head, self.n_embd = n_head, n_embd
 
     def forward(self, x: Tensor) -> Tensor:
@@ -76,19 +76,20 @@ class NanoGPTAttention(nn.Module):
 
 
 class NanoGPTMLP(nn.Module):
-    def __init__(self, n_embd: int) -> None:
+    def __init__(self, n_embd: int, bias: bool) -> None:
         super().__init__()
-        self.c_fc, self.gelu, self.c_proj = nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd)
+        self.c_fc, self.gelu = nn.Linear(n_embd, 4 * n_embd, bias=bias), nn.GELU()
+        self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.c_proj(self.gelu(self.c_fc(x)))
 
 
 class NanoGPTBlock(nn.Module):
-    def __init__(self, n_embd: int, n_head: int) -> None:
+    def __init__(self, n_embd: int, n_head: int, bias: bool) -> None:
         super().__init__()
-        self.ln_1, self.attn = nn.LayerNorm(n_embd), NanoGPTAttention(n_embd, n_head)
-        self.ln_2, self.mlp = nn.LayerNorm(n_embd), NanoGPTMLP(n_embd)
+        self.ln_1, self.attn = nn.LayerNorm(n_embd, bias=bias), NanoGPTAttention(n_embd, n_head, bias)
+        self.ln_2, self.mlp = nn.LayerNorm(n_embd, bias=bias), NanoGPTMLP(n_embd, bias)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.attn(self.ln_1(x))
@@ -96,16 +97,22 @@ class NanoGPTBlock(nn.Module):
 
 
 class NanoGPT(nn.Module):
-    """nanoGPT's GPT with bias=True and dropout 0; forward returns logits at every position."""
+    """nanoGPT's GPT with dropout 0; forward returns logits at every position.
 
-    def __init__(self, vocab_size: int, block_size: int, n_layer: int = 4, n_head: int = 4, n_embd: int = 128):
+    bias=True is GPTConfig's default (and the lab's layout: biases in every linear layer and norm); nanoGPT's
+    train.py trains bias=False by default, which its checkpoints record.
+    """
+
+    def __init__(
+        self, vocab_size: int, block_size: int, n_layer: int = 4, n_head: int = 4, n_embd: int = 128, bias: bool = True
+    ) -> None:
         super().__init__()
         self.transformer = nn.ModuleDict(
             {
                 "wte": nn.Embedding(vocab_size, n_embd),
                 "wpe": nn.Embedding(block_size, n_embd),
-                "h": nn.ModuleList(NanoGPTBlock(n_embd, n_head) for _ in range(n_layer)),
-                "ln_f": nn.LayerNorm(n_embd),
+                "h": nn.ModuleList(NanoGPTBlock(n_embd, n_head, bias) for _ in range(n_layer)),
+                "ln_f": nn.LayerNorm(n_embd, bias=bias),
             }
         )
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
@@ -129,7 +136,7 @@ class NanoGPT(nn.Module):
         """A model from a checkpoint of nanoGPT's train.py (ckpt.pt: model_args and the model's state)."""
         ckpt = torch.load(path, map_location="cpu", weights_only=False)  # nanoGPT pickles its config dict
         a = ckpt["model_args"]
-        model = cls(a["vocab_size"], a["block_size"], a["n_layer"], a["n_head"], a["n_embd"])
+        model = cls(a["vocab_size"], a["block_size"], a["n_layer"], a["n_head"], a["n_embd"], a["bias"])
         state = {k.removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()}
         model.load_state_dict({k: v for k, v in state.items() if not k.endswith("attn.bias")})
         return model
@@ -261,17 +268,18 @@ def bits_per_char(model: nn.Module, tokens: Tensor, context: int = 64, batch: in
     return total / count / math.log(2)
 
 
-def timed(cmd: list[str], cwd: Path, log: Path) -> float:
+def timed(cmd: list[str], cwd: Path, log: Path, threads: int | None) -> float:
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     start = time.perf_counter()
     with open(log, "w") as out:
-        result = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        result = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"error: {' '.join(cmd)} failed (exit {result.returncode}); see {log}")
     return seconds
 
 
-def recipe_table(nanogpt: Path, rounds: int, workdir: Path) -> str:
+def recipe_table(nanogpt: Path, rounds: int, workdir: Path, steps: int, threads: int | None) -> str:
     from lightning_modules.causal_lm import CausalLM
 
     if not (nanogpt / "train.py").is_file() or not (nanogpt / "configurator.py").is_file():
@@ -290,6 +298,9 @@ def recipe_table(nanogpt: Path, rounds: int, workdir: Path) -> str:
                 "--dataset=toy_grammar",
                 f"--out_dir={workdir / f'nanogpt_out_{r}'}",
                 *NANOGPT_CPU_RECIPE,
+                f"--max_iters={steps}",
+                f"--lr_decay_iters={steps}",
+                f"--eval_interval={max(1, steps // 8)}",
             ],
             "lab": [
                 sys.executable,
@@ -301,10 +312,12 @@ def recipe_table(nanogpt: Path, rounds: int, workdir: Path) -> str:
                 str(workdir / f"lab_runs_{r}"),
                 "--trainer.enable_progress_bar",
                 "false",
+                *([] if steps == RECIPE_STEPS else ["--trainer.max_steps", str(steps), "--trainer.max_epochs", "-1"]),
+                *([] if steps == RECIPE_STEPS else ["--data.init_args.batches_per_epoch", str(max(1, steps // 8))]),
             ],
         }
         for name in list(runs) if r % 2 == 0 else list(runs)[::-1]:
-            seconds = timed(runs[name], workdir, workdir / f"{name}_{r}.log")
+            seconds = timed(runs[name], workdir, workdir / f"{name}_{r}.log", threads)
             if name == "nanoGPT":
                 model = NanoGPT.from_checkpoint(workdir / f"nanogpt_out_{r}" / "ckpt.pt")
             else:
@@ -315,7 +328,7 @@ def recipe_table(nanogpt: Path, rounds: int, workdir: Path) -> str:
             rows.append([r + 1, name, f"{seconds:.1f}", f"{bpc:.3f}"])
     ratio = [lab[0] / ref[0] for lab, ref in zip(scores["lab"], scores["nanoGPT"], strict=True)]
     title = (
-        "nanoGPT's CPU recipe on the toy grammar (4 layers, 4 heads, d 128, context 64, batch 12, 2000 steps), "
+        f"nanoGPT's CPU recipe on the toy grammar (4 layers, 4 heads, d 128, context 64, batch 12, {steps} steps), "
         "whole-process wall time; bpc of the best checkpoint over every validation character, scored alike"
     )
     ratios = ", ".join(f"{x:.2f}" for x in ratio)
@@ -326,6 +339,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nanogpt", type=Path, help="a karpathy/nanoGPT checkout: also run its recipe side by side")
     p.add_argument("--rounds", type=int, default=1, help="recipe runs of each (alternating order)")
+    p.add_argument("--steps", type=int, default=RECIPE_STEPS, help="training steps of the recipe (a smoke test: fewer)")
     p.add_argument("--repeats", type=int, default=10, help="timed steps per case at B=32 T=256 (3× at B=12 T=64)")
     p.add_argument("--compile", action="store_true", help="also time both models under torch.compile")
     p.add_argument("--skip-steps", action="store_true", help="only the recipe")
@@ -333,8 +347,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, help="where the recipe's data, runs and logs go (default: a temp dir)")
     add_thread_argument(p)
     args = p.parse_args(argv)
-    if args.repeats <= 0 or args.rounds <= 0:
-        p.error("--repeats and --rounds must be positive")
+    if min(args.repeats, args.rounds, args.steps) <= 0:
+        p.error("--repeats, --rounds and --steps must be positive")
     return args
 
 
@@ -351,10 +365,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.nanogpt is not None:
         if args.workdir is not None:
             args.workdir.mkdir(parents=True, exist_ok=True)
-            print(recipe_table(args.nanogpt, args.rounds, args.workdir))
+            print(recipe_table(args.nanogpt, args.rounds, args.workdir, args.steps, args.threads))
         else:
             with tempfile.TemporaryDirectory(prefix="nanogpt_recipe_") as tmp:
-                print(recipe_table(args.nanogpt, args.rounds, Path(tmp)))
+                print(recipe_table(args.nanogpt, args.rounds, Path(tmp), args.steps, args.threads))
 
 
 if __name__ == "__main__":

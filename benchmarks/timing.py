@@ -54,7 +54,8 @@ def machine_line() -> str:
     """torch version, threads and CPU count, for the header of every result."""
     import os
 
-    return f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs"
+    threads = torch.get_num_threads()
+    return f"torch {torch.__version__}, {threads} thread{'s' * (threads != 1)}, {os.cpu_count()} CPUs"
 
 
 def add_thread_argument(parser: argparse.ArgumentParser) -> None:
