@@ -18,6 +18,7 @@ import time
 import torch
 
 from datamodules.text import TextEncoder
+from lightning_modules.allocator import tune_allocator
 from lightning_modules.causal_lm import CausalLM
 
 
@@ -71,4 +72,5 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
+    tune_allocator()  # large tensors stay on the heap (lightning_modules/allocator.py)
     main()

@@ -11,7 +11,9 @@ Runs are logged under runs/<task>/<experiment>/version_N (TensorBoard: tensorboa
 resolved config.yaml and checkpoints/ (best by the monitored metric, and last) beside the logs.
 """
 
+from lightning_modules.allocator import tune_allocator
 from lightning_modules.cli import main
 
 if __name__ == "__main__":
+    tune_allocator()  # large tensors stay on the heap (lightning_modules/allocator.py)
     main()

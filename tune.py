@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from layers.errors import InputError, MissingInputError
+from lightning_modules.allocator import tune_allocator
 from tuning.search_space import SearchSpace
 from tuning.settings import StudySettings
 from tuning.study import run_study
@@ -117,4 +118,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    tune_allocator()  # large tensors stay on the heap (lightning_modules/allocator.py)
     main()

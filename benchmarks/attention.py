@@ -12,9 +12,7 @@ is reported as a ratio to nn.MultiheadAttention(need_weights=False), torch's fas
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +21,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians
 from layers.attention import MultiHeadAttention
+from lightning_modules import allocator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_thread_argument(p)
     p.add_argument("--no-mask", action="store_true", help="run without the padding mask")
     return p.parse_args(argv)
 
@@ -70,26 +70,12 @@ def build_cases(args: argparse.Namespace) -> dict[str, Callable[[], torch.Tensor
 
 def run(args: argparse.Namespace) -> dict[str, float]:
     """Median seconds of forward + backward per case."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     torch.manual_seed(0)
     cases = build_cases(args)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-
-    def once(fn: Callable[[], torch.Tensor]) -> float:
-        sync()
-        start = time.perf_counter()
-        fn().sum().backward()
-        sync()
-        return time.perf_counter() - start
-
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for i in range(args.warmup + args.repeats):
-        for name, fn in cases.items():
-            elapsed = once(fn)
-            if i >= args.warmup:
-                times[name].append(elapsed)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
+    steps = {name: (lambda fn=fn: fn().sum().backward()) for name, fn in cases.items()}
+    return interleaved_medians(steps, args.repeats, args.warmup, sync)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,10 +88,12 @@ def main(argv: list[str] | None = None) -> None:
         f"mask={'none' if args.no_mask else 'padding'} device={args.device} dtype={args.dtype} "
         f"threads={torch.get_num_threads()} torch={torch.__version__}; median of {args.repeats}"
     )
-    print(f"{'implementation':34s} {'ms':>8s} {'ratio':>7s}")
+    print(f"allocator: {allocator.describe()}\n")
+    print("| implementation | ms | ratio |\n|---|---:|---:|")
     for name, seconds in medians.items():
-        print(f"{name:34s} {seconds * 1e3:8.1f} {seconds / reference:7.2f}")
+        print(f"| {name} | {seconds * 1e3:.1f} | {seconds / reference:.2f} |")
 
 
 if __name__ == "__main__":
+    allocator.tune_allocator()  # large tensors stay on the heap (lightning_modules/allocator.py)
     main()

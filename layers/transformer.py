@@ -94,7 +94,9 @@ class TransformerStack(nn.Module):
 
     def embed(self, input_ids: Tensor, offset: int = 0) -> Tensor:
         """(B, T) ids → (B, T, D) token embeddings plus positions offset … offset+T−1."""
-        x = self.tok_emb(input_ids) * self.embed_scale  # (B, T, D)
+        x = self.tok_emb(input_ids)  # (B, T, D)
+        if self.embed_scale != 1.0:  # skipped, not multiplied by 1: a full copy in each direction
+            x = x * self.embed_scale
         if self.pos is not None:
             x = self.pos(x, offset)
         if self.emb_norm is not None:

@@ -32,7 +32,8 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
     val/loss, val/ppl and val/bpc (bits per token over every validation token, each with up to the
     model's context; the monitored figure) and val/bpc_last_token (the exercise's estimate: −log₂ p of the
     last token of random slices). Every `sample_every_n_steps` steps, a sample continued from 16
-    characters of validation text goes to TensorBoard as text.
+    characters of validation text goes to TensorBoard as text. `compile: true` runs the training steps
+    through torch.compile (see benchmarks/nanogpt.py for when its warm-up pays).
     """
 
     def __init__(
@@ -55,18 +56,25 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         sample_temperature: float = 0.8,
         sample_top_k: int | None = None,
         sample_top_p: float | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         check_sampling(sample_temperature, sample_top_k, sample_top_p)
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer = optimizer
         self.net = TransformerLM(TransformerConfig.from_mapping(self.hparams))
+        # compile: training steps run the network through torch.compile (one compilation of the training
+        # shape, tens of seconds on a CPU); evaluation and sampling stay eager, where shapes vary and each new
+        # one would compile again. A bound method, so the state dict keeps its names.
+        self._compiled_net = torch.compile(self.net.forward, dynamic=False) if compile else None
         # Σ −ln p and the number of scored tokens, per validation figure (summed over batches and devices).
         self.nll = torch.nn.ModuleList(SumMetric() for _ in VALIDATION_FIGURES)
         self.count = torch.nn.ModuleList(SumMetric() for _ in VALIDATION_FIGURES)
         self._sampled_at: int | None = None
 
     def forward(self, input_ids: Tensor) -> Tensor:
+        if self._compiled_net is not None and self.training:
+            return self._compiled_net(input_ids)
         return self.net(input_ids)  # (B, T, V) logits
 
     def _nll(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -83,6 +91,10 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Only steps whose metrics reach the logger (every log_every_n_steps) need the norm; Lightning drops a
+        # step value it does not write, so computing it at every step costs a pass over the gradients for nothing.
+        if not self.trainer._logger_connector.should_update_logs:
+            return
         grads = [p.grad for p in self.parameters() if p.grad is not None]
         self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads), batch_size=1)
 

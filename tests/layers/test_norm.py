@@ -57,3 +57,17 @@ def test_bad_shapes_get_clear_errors():
         LayerNorm((5, 8))(torch.randn(2, 6, 8))
     with pytest.raises(ValueError, match="positive"):
         LayerNorm(0)
+
+
+@pytest.mark.parametrize(("input_shape", "normalized_shape"), [((2, 3, 4), 4), ((2, 3, 4), (3, 4))])
+def test_hand_written_gradient_passes_gradcheck(input_shape, normalized_shape):
+    norm = LayerNorm(normalized_shape).double()
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = torch.randn(input_shape, dtype=torch.float64, requires_grad=True)
+
+    def with_parameters(x, weight, bias):  # gradcheck checks the gradients of its inputs: make γ and β inputs
+        return torch.func.functional_call(norm, {"weight": weight, "bias": bias}, (x,))
+
+    assert torch.autograd.gradcheck(with_parameters, (x, norm.weight, norm.bias))

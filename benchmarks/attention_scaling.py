@@ -1,0 +1,136 @@
+"""Forward + backward time and peak memory of causal self-attention against sequence length, hand-built and fused.
+
+    python benchmarks/attention_scaling.py                 # T = 128 … 2048, B=4 D=128 H=4 (~2 min on 2 cores)
+    python benchmarks/attention_scaling.py --out docs/figures/attention_scaling.png
+
+MultiHeadAttention(causal=True) with attn_impl="manual" (the (B, H, T, T) scores and weights materialised)
+and attn_impl="sdpa" (torch's fused kernel), same weights and inputs. Time: median of interleaved runs in this
+process. Memory: each point runs once more in a fresh process, which reports its peak resident memory above
+what it held before the forward pass (the CPU has no allocator statistics like CUDA's max_memory_allocated).
+Prints a Markdown table and writes the chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians, machine_line, markdown_table
+from layers.attention import MultiHeadAttention
+from lightning_modules import allocator
+
+IMPLS = ("manual", "sdpa")
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "figures" / "attention_scaling.png"
+
+
+def case(impl: str, batch: int, seq_len: int, d_model: int, heads: int):
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(d_model, heads, causal=True, attn_impl=impl)
+    x = torch.randn(batch, seq_len, d_model, requires_grad=True)
+    return lambda: attention(x).sum().backward()
+
+
+def memory_status_mb(field: str) -> float:
+    """VmRSS (resident now) or VmHWM (peak resident) of this process, in MB, from /proc/self/status."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def peak_memory_point(impl: str, batch: int, seq_len: int, d_model: int, heads: int) -> float:
+    """MB of peak resident memory above the state before one forward + backward (run in a fresh process).
+
+    VmHWM belongs to this process's own address space; getrusage's ru_maxrss would not do, since Linux carries
+    the parent's peak over into a child.
+    """
+    step = case(impl, batch, seq_len, d_model, heads)
+    before = memory_status_mb("VmRSS")
+    step()
+    return memory_status_mb("VmHWM") - before
+
+
+def peak_memory(impl: str, args: argparse.Namespace, seq_len: int) -> float:
+    cmd = [sys.executable, __file__, "--memory-point", impl, str(seq_len)]
+    cmd += ["--batch", str(args.batch), "--d-model", str(args.d_model), "--heads", str(args.heads)]
+    cmd += ["--threads", str(args.threads)] if args.threads else []
+    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["mb"]
+
+
+def plot(results: dict[str, dict[int, tuple[float, float]]], args: argparse.Namespace, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(10, 4))
+    labels = {"manual": 'hand-built (attn_impl="manual")', "sdpa": 'fused (attn_impl="sdpa")'}
+    for impl, points in results.items():
+        ts = sorted(points)
+        ax_time.plot(ts, [points[t][0] for t in ts], marker="o", label=labels[impl])
+        ax_mem.plot(ts, [points[t][1] for t in ts], marker="o", label=labels[impl])
+    for ax, ylabel in ((ax_time, "forward + backward, ms"), (ax_mem, "peak memory above inputs, MB")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length T")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    note = f"; {args.note}" if args.note else ""
+    title = f"Causal self-attention, B={args.batch} D={args.d_model} H={args.heads}, CPU ({machine_line()}{note})"
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seq-lens", type=int, nargs="+", default=[128, 256, 512, 1024, 2048])
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--d-model", type=int, default=128)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per point")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the chart (PNG)")
+    p.add_argument("--note", default="", help='added to the chart\'s title, e.g. "measured under load"')
+    p.add_argument("--memory-point", nargs=2, metavar=("IMPL", "T"), help=argparse.SUPPRESS)  # child process
+    add_thread_argument(p)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    apply_threads(args.threads)
+    if args.memory_point:
+        impl, seq_len = args.memory_point
+        print(json.dumps({"mb": peak_memory_point(impl, args.batch, int(seq_len), args.d_model, args.heads)}))
+        return
+    results: dict[str, dict[int, tuple[float, float]]] = {impl: {} for impl in IMPLS}
+    for seq_len in args.seq_lens:
+        cases = {impl: case(impl, args.batch, seq_len, args.d_model, args.heads) for impl in IMPLS}
+        medians = interleaved_medians(cases, args.repeats, warmup=1)
+        for impl in IMPLS:
+            results[impl][seq_len] = (medians[impl] * 1e3, peak_memory(impl, args, seq_len))
+    print(f"Causal self-attention forward + backward, B={args.batch} D={args.d_model} H={args.heads}")
+    print(f"{machine_line()}; allocator: {allocator.describe()}; median of {args.repeats}\n")
+    rows = []
+    for t in args.seq_lens:
+        (m_ms, m_mb), (s_ms, s_mb) = results["manual"][t], results["sdpa"][t]
+        rows.append([t, f"{m_ms:.1f}", f"{s_ms:.1f}", m_ms / s_ms, f"{m_mb:.0f}", f"{s_mb:.0f}", m_mb / max(s_mb, 1)])
+    header = ["T", "hand-built ms", "sdpa ms", "time ×", "hand-built MB", "sdpa MB", "memory ×"]
+    print(markdown_table(header, rows))
+    plot(results, args, args.out)
+    print(f"\nchart: {args.out}")
+
+
+if __name__ == "__main__":
+    allocator.tune_allocator()  # large tensors stay on the heap (lightning_modules/allocator.py)
+    main()
