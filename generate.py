@@ -18,8 +18,11 @@ import time
 import torch
 
 from datamodules.text import TextEncoder
+from layers.errors import InputError
 from lightning_modules.allocator import tune_allocator
 from lightning_modules.causal_lm import CausalLM
+from lightning_modules.checkpoints import read_checkpoint
+from lightning_modules.one_line_errors import input_errors_in_one_line
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,10 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[str]:
     args = parse_args(argv)
-    try:
+    with input_errors_in_one_line():
+        read_checkpoint(args.ckpt_path)  # one line naming the file when it is truncated, foreign or refused
         model = CausalLM.load_from_checkpoint(args.ckpt_path, map_location=args.device, weights_only=True)
         if model.text_encoder_state is None:
-            raise ValueError(f"{args.ckpt_path} has no text encoder: it was saved without a data module")
+            raise InputError(f"{args.ckpt_path} has no text encoder: it was saved without a data module")
         encoder = TextEncoder.from_state(model.text_encoder_state)
         prompt_ids = encoder.encode(args.prompt or " ")
         prompt = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long)
@@ -60,8 +64,6 @@ def main(argv: list[str] | None = None) -> list[str]:
             generator,
             use_cache=not args.no_cache,
         )
-    except (OSError, ValueError) as err:
-        sys.exit(f"error: {err}")
     seconds = time.time() - start
     samples = [encoder.text(row.tolist()) for row in tokens]
     for i, sample in enumerate(samples):

@@ -22,13 +22,19 @@ import sys
 import torch
 
 from datamodules.text import TextEncoder
+from layers.errors import InputError
+from lightning_modules.checkpoints import read_checkpoint
 from lightning_modules.classifier import SequenceClassifier
+from lightning_modules.one_line_errors import input_errors_in_one_line
 
 
 def load_classifier(ckpt_path: str, map_location: str = "cpu") -> SequenceClassifier:
+    """The classifier in `ckpt_path`, in eval mode; an InputError naming the file when it is not a readable
+    SequenceClassifier checkpoint with a text encoder."""
+    read_checkpoint(ckpt_path)  # one line naming the file when it is truncated, foreign or refused
     model = SequenceClassifier.load_from_checkpoint(ckpt_path, map_location=map_location, weights_only=True)
     if model.text_encoder_state is None:
-        raise ValueError(f"{ckpt_path} has no text encoder: it was saved without a data module")
+        raise InputError(f"{ckpt_path} has no text encoder: it was saved without a data module")
     return model.eval()
 
 
@@ -45,7 +51,7 @@ def input_limit(model: SequenceClassifier) -> int | None:
 def predict_sentiment(model: SequenceClassifier, text: str | list[str]) -> float | list[float]:
     """The probability that `text` is positive (class 1), in [0, 1]; a list of texts gives a list."""
     if model.text_encoder_state is None:
-        raise ValueError("this model has no text encoder: load it with load_classifier(checkpoint)")
+        raise InputError("this model has no text encoder: load it with load_classifier(checkpoint)")
     encoder = TextEncoder.from_state(model.text_encoder_state)
     texts = [text] if isinstance(text, str) else list(text)
     if not texts:
@@ -61,10 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ckpt_path", required=True, help="a SequenceClassifier checkpoint")
     p.add_argument("texts", nargs="*", help="texts to classify (default: read lines from standard input)")
     args = p.parse_args(argv)
-    try:
+    with input_errors_in_one_line():
         model = load_classifier(args.ckpt_path)
-    except (FileNotFoundError, ValueError) as err:
-        sys.exit(f"error: {err}")
     texts = args.texts or (line.strip() for line in sys.stdin if line.strip())
     for text in texts:
         p_positive = predict_sentiment(model, text)

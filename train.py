@@ -8,7 +8,9 @@
     python train.py fit --help
 
 Runs are logged under runs/<task>/<experiment>/version_N (TensorBoard: tensorboard --logdir runs), with the
-resolved config.yaml and checkpoints/ (best by the monitored metric, and last) beside the logs.
+resolved config.yaml and checkpoints/ (best by the monitored metric, and last) beside the logs; test, validate
+and predict with a run's checkpoint write into its test/, validate/ or predict/ folder. Bad input ends in one
+line (exit status 2); `pip install .` also installs this command as `lab-train`.
 """
 
 from lightning_modules.allocator import tune_allocator

@@ -1,6 +1,6 @@
 """Batches of variable-length token sequences, padded to the longest one in the batch (or to a fixed length).
 
-Batch contract (see DESIGN.md): `input_ids` LongTensor (B, T); `attention_mask` BoolTensor (B, T), True
+Batch contract (see docs/design.md): `input_ids` LongTensor (B, T); `attention_mask` BoolTensor (B, T), True
 where the token is real; `labels` LongTensor (B,) when the examples carry a label.
 """
 

@@ -1,4 +1,4 @@
-"""The toy grammar of SYNTHETIC.md, generated at character level."""
+"""The toy grammar of docs/corpora.md, generated at character level."""
 
 from __future__ import annotations
 

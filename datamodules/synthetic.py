@@ -1,4 +1,4 @@
-"""The generated classification corpora of SYNTHETIC.md: XOR and IMDb-synth.
+"""The generated classification corpora of docs/corpora.md: XOR and IMDb-synth.
 
 Both are generated in-process from a seed (train uses `seed`, validation `seed + 1`, test `seed + 2`), so
 the project's main job needs no download. Every example has the same length, so batches carry no padding.
@@ -13,6 +13,7 @@ from datamodules.base import ClassificationDataModule
 from datamodules.collate import TokenDataset
 from datamodules.text import WordEncoder
 from datamodules.vocab import Vocabulary
+from layers.errors import InputError
 
 ADJECTIVES = (
     "classic",
@@ -103,7 +104,7 @@ class SyntheticDataModule(ClassificationDataModule):
         super().__init__(batch_size, eval_batch_size, num_workers=num_workers)
         for name, size in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
             if size <= 0:
-                raise ValueError(f"{name} must be positive, got {size}")
+                raise InputError(f"{name} must be positive, got {size}")
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
         self.seed = seed
 

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from datamodules.collate import PadCollate
 from datamodules.vocab import SPECIAL_TOKENS, Vocabulary
+from layers.errors import InputError
 
 HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
@@ -212,7 +213,7 @@ class CharEncoder(TextEncoder):
         always a typo or the wrong model."""
         unknown = sorted({c for c in text if c not in self.vocab})
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"characters outside the model's vocabulary: {''.join(unknown)!r} "
                 f"(it knows {''.join(self.i2w[len(SPECIAL_TOKENS) :])!r})"
             )

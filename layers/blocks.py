@@ -12,6 +12,7 @@ from typing import Literal
 from torch import Tensor, nn
 
 from layers.attention import AttentionImpl, MultiHeadAttention
+from layers.errors import InputError
 from layers.kv_cache import KVCache
 from layers.norm import LayerNorm
 
@@ -27,7 +28,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 def build_activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+        raise InputError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
 
 
@@ -71,7 +72,7 @@ class TransformerBlock(nn.Module):
     ) -> None:
         super().__init__()
         if norm not in ("pre", "post"):
-            raise ValueError(f"norm must be 'pre' or 'post', got {norm!r}")
+            raise InputError(f"norm must be 'pre' or 'post', got {norm!r}")
         self.norm_placement = norm
         self.attn = MultiHeadAttention(d_model, n_heads, dropout, causal=causal, attn_impl=attn_impl)
         self.ff = FeedForward(d_model, d_ff, activation, dropout)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from layers.attention import MultiHeadAttention, SimpleSelfAttention
+from layers.errors import InputError
 from layers.pooling import Pool
 from layers.position import build_positions
 
@@ -78,7 +79,7 @@ class SequenceClassifierNet(nn.Module):
     ) -> None:
         super().__init__()
         if num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+            raise InputError(f"num_classes must be at least 2, got {num_classes}")
         self.encoder = encoder
         self.pool = Pool(pool)
         self.drop = nn.Dropout(dropout)

@@ -51,6 +51,8 @@ class _Normalize(torch.autograd.Function):
         grad_bias = grad.sum(dim=batch_dims) if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias, None, None
 
+from layers.errors import InputError
+
 
 class LayerNorm(nn.Module):
     """y = (x − mean) / √(var + eps) · γ + β over the trailing `normalized_shape` dimensions.
@@ -67,7 +69,7 @@ class LayerNorm(nn.Module):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         if not shape or any(n <= 0 for n in shape):
-            raise ValueError(f"normalized_shape must be positive sizes, got {normalized_shape!r}")
+            raise InputError(f"normalized_shape must be positive sizes, got {normalized_shape!r}")
         self.normalized_shape = shape
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(shape))

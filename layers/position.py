@@ -10,6 +10,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from layers.errors import InputError
+
 PositionKind = Literal["learned", "sinusoidal", "none"]
 
 
@@ -34,7 +36,7 @@ class _AddedPositions(nn.Module):
         """(B, T, D) → (B, T, D) with the positions offset … offset+T−1 added (offset: cached tokens)."""
         length = x.shape[-2]
         if offset + length > self.max_len:
-            raise ValueError(
+            raise InputError(
                 f"sequence of {offset + length} positions is longer than max_len={self.max_len} of the "
                 "position embedding; truncate the input or build the model with a larger max_len"
             )
@@ -74,4 +76,4 @@ def build_positions(kind: PositionKind, max_len: int, d_model: int) -> nn.Module
         return SinusoidalPositionEncoding(d_model, max_len)
     if kind == "none":
         return None
-    raise ValueError(f"unknown position kind {kind!r}; choose 'learned', 'sinusoidal' or 'none'")
+    raise InputError(f"unknown position kind {kind!r}; choose 'learned', 'sinusoidal' or 'none'")

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from layers.errors import InputError
 from layers.transformer import TransformerConfig, TransformerEncoder, TransformerLM
 
 _ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
@@ -26,7 +27,7 @@ _ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu
 
 def _activation(name: str) -> str:
     if name not in _ACTIVATIONS:
-        raise ValueError(f"activation {name!r} of the pretrained model has no counterpart here")
+        raise InputError(f"activation {name!r} of the pretrained model has no counterpart here")
     return _ACTIVATIONS[name]
 
 

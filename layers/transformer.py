@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from layers.attention import AttentionImpl
 from layers.blocks import Activation, NormPlacement, TransformerBlock
+from layers.errors import InputError
 from layers.kv_cache import KVCache
 from layers.norm import LayerNorm
 from layers.position import PositionKind, build_positions
@@ -45,11 +46,11 @@ class TransformerConfig:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "max_len"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+            raise InputError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise InputError(f"dropout must be in [0, 1), got {self.dropout}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], **overrides: Any) -> TransformerConfig:

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from layers.errors import InputError
+
 
 @dataclass
 class VectorReport:
@@ -53,16 +55,16 @@ def read_word_vectors(path: str | Path, words: list[str]) -> tuple[Tensor, Tenso
             try:
                 values = torch.tensor([float(v) for v in rest.split(" ")])
             except ValueError as err:
-                raise ValueError(f"{path}:{number}: not a word followed by numbers") from err
+                raise InputError(f"{path}:{number}: not a word followed by numbers") from err
             if vectors is None:
                 vectors = torch.zeros(len(words), len(values))
             if len(values) != vectors.shape[1]:
-                raise ValueError(f"{path}:{number}: {len(values)} values where earlier lines had {vectors.shape[1]}")
+                raise InputError(f"{path}:{number}: {len(values)} values where earlier lines had {vectors.shape[1]}")
             for i in targets:
                 if not found[i]:  # the first (most frequent) entry of a word wins
                     vectors[i], found[i] = values, True
     if vectors is None:
-        raise ValueError(f"{path}: none of the {len(words)} vocabulary words has a vector in this file")
+        raise InputError(f"{path}: none of the {len(words)} vocabulary words has a vector in this file")
     return vectors, found
 
 
@@ -74,7 +76,7 @@ def load_word_vectors(
     are left as they are and not counted."""
     vectors, found = read_word_vectors(path, words)
     if vectors.shape[1] != embedding.embedding_dim:
-        raise ValueError(
+        raise InputError(
             f"{path} holds {vectors.shape[1]}-d vectors but the embedding is "
             f"{embedding.embedding_dim}-d: set d_model to {vectors.shape[1]}"
         )

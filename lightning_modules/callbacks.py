@@ -1,15 +1,18 @@
-"""Callbacks every run gets from the CLI."""
+"""Callbacks every run gets from the CLI (lightning_modules/cli.py lists them; `--print_config` shows them)."""
 
 from __future__ import annotations
 
+import inspect
 import random
+import shutil
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import BasePredictionWriter, Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -68,7 +71,7 @@ class RandomState(Callback):
 
 class HParamsSummary(Callback):
     """Shows each run in TensorBoard's HParams tab with the best value of the monitored metric, so runs
-    of different hyperparameters compare in one table."""
+    of different hyperparameters compare in one table (other loggers have no such tab: they are skipped)."""
 
     def _targets(self, trainer: L.Trainer) -> tuple[list[TensorBoardLogger], ModelCheckpoint | None]:
         loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
@@ -84,13 +87,74 @@ class HParamsSummary(Callback):
         for logger in loggers:
             logger.log_hyperparams(pl_module.hparams_initial, {self._tag(checkpoint): float("nan")})
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # After this epoch's validation, whose result ModelCheckpoint has already taken in.
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # ModelCheckpoint runs after every other callback, so its best may not include this validation yet:
+        # the best is the better of its record and this validation's value.
         loggers, checkpoint = self._targets(trainer)
-        if checkpoint is None or checkpoint.best_model_score is None:
+        if trainer.sanity_checking or checkpoint is None or checkpoint.monitor not in trainer.callback_metrics:
             return
+        current = float(trainer.callback_metrics[checkpoint.monitor])
+        recorded = checkpoint.best_model_score
+        best = current
+        if recorded is not None and not torch.isnan(recorded):
+            best = (max if checkpoint.mode == "max" else min)(current, float(recorded))
         for logger in loggers:
-            logger.log_metrics({self._tag(checkpoint): float(checkpoint.best_model_score)}, trainer.global_step)
+            logger.log_metrics({self._tag(checkpoint): best}, trainer.global_step)
+
+
+class LearningRateLogging(LearningRateMonitor):
+    """Lightning's LearningRateMonitor (every step), idle in a run without a logger instead of refusing it, so
+    the CLI can always list it."""
+
+    def __init__(self, logging_interval: Literal["step", "epoch"] | None = "step", log_momentum: bool = False) -> None:
+        super().__init__(logging_interval=logging_interval, log_momentum=log_momentum)
+
+    def on_train_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.loggers:
+            super().on_train_start(trainer, *args, **kwargs)
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.loggers:
+            super().on_train_batch_start(trainer, *args, **kwargs)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.loggers:
+            super().on_train_epoch_start(trainer, *args, **kwargs)
+
+
+class RemoveFailedRun(Callback):
+    """A run that fails before saving any checkpoint is noise in the runs folder: its folder is removed when it
+    holds only what this run wrote (a resumed run's folder, or one with earlier results, is kept).
+
+    The test is by modification time because Lightning creates the logger's folder before any callback hook
+    that could note whether it existed."""
+
+    def __init__(self) -> None:
+        self._started = time.time()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        folder = getattr(trainer.logger, "log_dir", None)  # the logger's own: trainer.log_dir would broadcast
+        if not trainer.is_global_zero or folder is None or not Path(folder).is_dir():
+            return
+        files = [p for p in Path(folder).rglob("*") if p.is_file()]
+        if not any(p.suffix == ".ckpt" or p.stat().st_mtime < self._started for p in files):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class LoadableHyperparameters(Callback):
+    """Keeps in a checkpoint only the hyperparameters its model's class accepts.
+
+    LightningCLI records every argument linked from the data module, also those the chosen model does not
+    take (special_ids for a classifier, num_classes for a language model), and would pass them back as
+    keyword arguments when the model is rebuilt from the checkpoint."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        hparams = checkpoint.get("hyper_parameters")
+        parameters = inspect.signature(type(pl_module).__init__).parameters
+        if not hparams or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return
+        internal = {"_class_path", "_instantiator"}  # LightningCLI's own keys for rebuilding the model
+        checkpoint["hyper_parameters"] = {k: v for k, v in hparams.items() if k in parameters or k in internal}
 
 
 class PredictionWriter(BasePredictionWriter):

@@ -16,11 +16,13 @@ from torchmetrics.classification import MulticlassAccuracy
 from layers.attention import AttentionImpl, MultiHeadAttention, SimpleSelfAttention
 from layers.blocks import Activation, NormPlacement
 from layers.classifier import SequenceClassifierNet, ShallowEncoder
+from layers.errors import InputError
 from layers.pooling import PoolKind
 from layers.position import PositionKind
 from layers.transformer import TransformerConfig, TransformerEncoder
 from layers.word_vectors import load_word_vectors
 from lightning_modules import optim
+from lightning_modules.checkpoints import read_checkpoint
 from lightning_modules.plots import attention_figure
 from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
 
@@ -84,13 +86,13 @@ class SequenceClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization,
         }
         for name, value in sizes.items():
             if value is None or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
+                raise InputError(f"{name} must be a positive integer, got {value}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise InputError(f"dropout must be in [0, 1), got {dropout}")
         if init_from_mlm and encoder != "transformer":
-            raise ValueError("init_from_mlm needs encoder: transformer (the MaskedLM's encoder is one)")
+            raise InputError("init_from_mlm needs encoder: transformer (the MaskedLM's encoder is one)")
         if num_classes is None or num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+            raise InputError(f"num_classes must be at least 2, got {num_classes}")
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer = optimizer
         self.net = build_network(self.hparams)
@@ -107,7 +109,7 @@ class SequenceClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization,
         if stage == "fit" and self.hparams.embeddings_path:
             words = getattr(self.trainer.datamodule, "i2w", None)
             if words is None:
-                raise ValueError("embeddings_path needs a data module with a word vocabulary (i2w)")
+                raise InputError("embeddings_path needs a data module with a word vocabulary (i2w)")
             # Special tokens ([PAD], [CLS], …) have no vectors to find: they keep their own initialisation.
             special = set(getattr(self.trainer.datamodule, "special_ids", ()))
             report = load_word_vectors(self.net.encoder.tok_emb, self.hparams.embeddings_path, words, skip=special)
@@ -179,7 +181,7 @@ def build_network(hp) -> SequenceClassifierNet:
         elif hp.encoder == "none":
             mixer = None
         else:
-            raise ValueError(f"unknown encoder {hp.encoder!r}; choose none, simple_attention, attention or transformer")
+            raise InputError(f"unknown encoder {hp.encoder!r}; choose none, simple_attention, attention or transformer")
         encoder = ShallowEncoder(hp.vocab_size, hp.d_model, mixer, hp.positions, hp.max_len, hp.dropout, hp.pad_id)
     return SequenceClassifierNet(encoder, hp.d_model, hp.num_classes, hp.pool, hp.dropout, hp.hidden_size)
 
@@ -187,13 +189,13 @@ def build_network(hp) -> SequenceClassifierNet:
 def load_mlm_encoder(encoder: nn.Module, ckpt_path: str) -> int:
     """Copy a MaskedLM checkpoint's encoder into `encoder`, every tensor, strictly; its [MASK] embedding
     row (the last) is dropped. Returns how many tensors were loaded."""
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+    state = read_checkpoint(ckpt_path)["state_dict"]
     weights = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
     if not weights:
-        raise ValueError(f"{ckpt_path} holds no MaskedLM encoder")
+        raise InputError(f"{ckpt_path} holds no MaskedLM encoder")
     vocab = encoder.tok_emb.num_embeddings
     if weights["tok_emb.weight"].shape[0] != vocab + 1:
-        raise ValueError(
+        raise InputError(
             f"{ckpt_path} was pretrained on {weights['tok_emb.weight'].shape[0] - 1} token ids, "
             f"this data has {vocab}: pretrain and fine-tune on the same vocabulary"
         )
@@ -201,7 +203,7 @@ def load_mlm_encoder(encoder: nn.Module, ckpt_path: str) -> int:
     try:
         encoder.load_state_dict(weights, strict=True)
     except RuntimeError as err:
-        raise ValueError(
+        raise InputError(
             f"{ckpt_path}: its encoder does not match this classifier's (d_model, n_heads, "
             f"n_layers, max_len, positions and norm must agree): {str(err).splitlines()[0]}"
         ) from err

@@ -15,6 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from layers.attention import AttentionImpl
 from layers.blocks import Activation, NormPlacement
+from layers.errors import InputError
 from layers.position import PositionKind
 from layers.transformer import TransformerConfig, TransformerEncoder
 from lightning_modules import optim
@@ -40,7 +41,7 @@ def mask_inputs(
     Padding (attention_mask False) and special tokens are never selected. No loop over tokens.
     """
     if not 0.0 < mask_rate < 1.0:
-        raise ValueError(f"mask_rate must be in (0, 1), got {mask_rate}")
+        raise InputError(f"mask_rate must be in (0, 1), got {mask_rate}")
     device = input_ids.device
     candidates = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
     if special_ids:
@@ -88,7 +89,7 @@ class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
     ) -> None:
         super().__init__()
         if not 0.0 < mask_rate < 1.0:
-            raise ValueError(f"mask_rate must be in (0, 1), got {mask_rate}")
+            raise InputError(f"mask_rate must be in (0, 1), got {mask_rate}")
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer = optimizer
         self.mask_id = vocab_size  # one embedding beyond the vocabulary

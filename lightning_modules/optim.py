@@ -10,6 +10,8 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from layers.errors import InputError
+
 Decay = Literal["constant", "linear", "cosine"]
 
 
@@ -31,7 +33,7 @@ def warmup_decay(
     """LR multiplier at step s: linear warm-up from 0 over `warmup_steps`, then constant, linear or cosine
     decay to `min_ratio` at `total_steps`."""
     if warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be ≥ 0, got {warmup_steps}")
+        raise InputError(f"warmup_steps must be ≥ 0, got {warmup_steps}")
     if decay not in ("constant", "linear", "cosine"):
         raise ValueError(f"unknown decay {decay!r}; choose constant, linear or cosine")
 

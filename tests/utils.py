@@ -90,3 +90,16 @@ class RecordMetric(Callback):
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and self.name in trainer.callback_metrics:
             self.values.append(float(trainer.callback_metrics[self.name]))
+
+
+class RaiseInCallback(Callback):
+    """A bug in a callback: raises `kind` (TypeError, KeyError, …) when training starts."""
+
+    def __init__(self, kind: str = "TypeError") -> None:
+        self.kind = kind
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.kind == "TypeError":
+            self.count = None
+            self.count += 1  # the bug: unsupported operand type(s) for +=: 'NoneType' and 'int'
+        raise {"KeyError": KeyError, "ValueError": ValueError}[self.kind]("missing")

@@ -1,4 +1,4 @@
-"""The generated corpora follow SYNTHETIC.md exactly and repeat for a seed."""
+"""The generated corpora follow docs/corpora.md exactly and repeat for a seed."""
 
 import pytest
 import torch

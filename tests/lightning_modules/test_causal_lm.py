@@ -148,5 +148,6 @@ def test_generate_py_samples_from_a_checkpoint_and_refuses_unknown_characters(tm
     )
     with pytest.raises(SystemExit) as exit_info:
         generate_cli.main(["--ckpt_path", str(ckpt), "--prompt", "The Cat!"])
-    assert "characters outside the model's vocabulary: '!CT'" in str(exit_info.value)
+    assert exit_info.value.code == 2
+    assert "error: characters outside the model's vocabulary: '!CT'" in capsys.readouterr().err
     assert Path(ckpt).exists()

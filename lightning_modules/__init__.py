@@ -1,0 +1,1 @@
+"""LightningModules, callbacks and the LightningCLI of the lab: the only place training logic lives."""

@@ -1,0 +1,110 @@
+"""Checkpoint files as the lab writes, finds and reads them: never half-written, never half-trusted.
+
+- `AtomicCheckpointIO` writes a checkpoint under a temporary name and renames it, so a file under its final name
+  is always whole (a full disk or a kill mid-write leaves the previous checkpoint, not a truncated one);
+- `find_checkpoint` resolves `last` and `best` in an experiment's run folders, `best` being the checkpoint that
+  ModelCheckpoint recorded as best by its monitored metric (not the newest file);
+- `read_checkpoint` loads a file the user named, or says in one line (an InputError) what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from layers.errors import InputError, MissingInputError
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """TorchCheckpointIO that writes `.<name>.partial` beside the target, then renames it to the target."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None or "://" in str(path):  # remote storage: Lightning's own transaction
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            with partial.open("wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(partial, path)  # atomic on POSIX and Windows within one folder
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+
+
+def read_checkpoint(path: str | Path, weights_only: bool = True) -> dict[str, Any]:
+    """The checkpoint in `path`, loaded on the CPU; an InputError naming the file when it is not a readable
+    Lightning checkpoint. weights_only=True (the default) refuses files that would run code when loaded."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{path}: no such checkpoint file")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a checkpoint file")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive whose directory is at its very end
+        raise InputError(f"{path} is not a PyTorch checkpoint: the file is truncated or was not written by torch.save")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except pickle.UnpicklingError as err:
+        raise InputError(
+            f"{path} holds Python objects that loading with weights_only=True refuses "
+            f"({first_line(err)}); loading it anyway (--weights_only false) runs code from the file: "
+            "do that only for a file you trust"
+        ) from err
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as err:
+        raise InputError(f"{path} is a damaged checkpoint: {first_line(err)}") from err
+    if not isinstance(checkpoint, dict) or not {"state_dict", "pytorch-lightning_version"} <= checkpoint.keys():
+        raise InputError(f"{path} is a PyTorch file but not a Lightning checkpoint (no state_dict and version)")
+    return checkpoint
+
+
+def first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0].strip() if lines else type(err).__name__
+
+
+def recorded_best(last_checkpoint: Path) -> Path | None:
+    """The best checkpoint that ModelCheckpoint recorded in `last_checkpoint`'s callback state, if it exists."""
+    states = read_checkpoint(last_checkpoint).get("callbacks", {})
+    for key, state in states.items():
+        if key.startswith("ModelCheckpoint") and state.get("best_model_path"):
+            best = last_checkpoint.parent / Path(state["best_model_path"]).name
+            if best.is_file():
+                return best
+    return None
+
+
+def version_number(path: Path) -> int:
+    match = re.fullmatch(r"version_(\d+)", path.name)
+    return int(match.group(1)) if match else -1
+
+
+def find_checkpoint(experiment_dir: Path, which: str) -> Path | None:
+    """The newest run's last.ckpt (which="last") or the best checkpoint that run recorded in it (which="best"),
+    under `experiment_dir`/version_N/checkpoints; None when no run has one."""
+    for version in sorted(experiment_dir.glob("version_*"), key=version_number, reverse=True):
+        last = version / "checkpoints" / "last.ckpt"
+        if not last.is_file():
+            continue
+        if which == "last":
+            return last
+        if (best := recorded_best(last)) is not None:
+            return best
+    return None
+
+
+def run_folder_of(checkpoint: Path) -> Path | None:
+    """runs/<task>/<experiment>/version_N for a checkpoint in its checkpoints/ folder, else None."""
+    folder = checkpoint.resolve().parent
+    if folder.name == "checkpoints" and version_number(folder.parent) >= 0:
+        return folder.parent
+    return None
