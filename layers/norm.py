@@ -11,6 +11,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from layers.errors import InputError
+
 
 class _Normalize(torch.autograd.Function):
     """y = x̂ · γ + β with x̂ = (x − mean) / √(var + eps) over `dims`, and its gradient written out by hand.
@@ -50,8 +52,6 @@ class _Normalize(torch.autograd.Function):
         grad_weight = (grad * normalized).sum(dim=batch_dims) if ctx.needs_input_grad[1] else None
         grad_bias = grad.sum(dim=batch_dims) if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias, None, None
-
-from layers.errors import InputError
 
 
 class LayerNorm(nn.Module):
