@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"{machine_line()}; allocator: {allocator.describe()}\n")
     print(
-        markdown_table(
-            ["implementation", "ms", "ratio"], [[n, round(s * 1e3, 1), s / base] for n, s in medians.items()]
-        )
+        markdown_table(["implementation", "ms", "ratio"], [[n, f"{s * 1e3:.1f}", s / base] for n, s in medians.items()])
     )
 
 
