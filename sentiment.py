@@ -21,7 +21,7 @@ import sys
 
 import torch
 
-from datamodules.text import TextEncoder
+from datamodules.encoders import TextEncoder
 from lightning_modules.classifier import SequenceClassifier
 
 

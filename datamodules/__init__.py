@@ -3,10 +3,10 @@
 from datamodules.base import ClassificationDataModule
 from datamodules.collate import BucketBatchSampler, PadCollate, TokenDataset
 from datamodules.corpus import TextCorpusDataModule, WordCorpusDataModule
+from datamodules.encoders import SubwordEncoder, TextEncoder, WordEncoder
 from datamodules.imdb import IMDbDataModule
 from datamodules.reviews import ReviewsDataModule
 from datamodules.synthetic import IMDbSynthDataModule, XORDataModule
-from datamodules.text import SubwordEncoder, TextEncoder, WordEncoder
 from datamodules.vocab import SPECIAL_TOKENS, Vocabulary
 from datamodules.yelp import YelpPolarityDataModule
 

@@ -16,57 +16,11 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.collate import BucketBatchSampler, EpochShuffleSampler, TokenDataset, global_seed
-from datamodules.text import TextEncoder
-from datamodules.vocab import Vocabulary
+from datamodules.contract import TextData
 
 
-class TextDataModule(L.LightningDataModule):
-    """A data module over text: its TextEncoder and the vocabulary attributes the CLI links into models."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._encoder: TextEncoder | None = None
-
-    def build_encoder(self) -> TextEncoder:
-        raise NotImplementedError
-
-    @property
-    def text_encoder(self) -> TextEncoder:
-        """Raw text → ids, exactly as this corpus was prepared; checkpoints keep it (see sentiment.py)."""
-        if self._encoder is None:
-            self._encoder = self.build_encoder()
-        return self._encoder
-
-    # The attributes the CLI links into the model.
-    @property
-    def vocab_size(self) -> int:
-        return self.text_encoder.vocab_size
-
-    @property
-    def pad_id(self) -> int:
-        return self.text_encoder.pad_id
-
-    @property
-    def special_ids(self) -> list[int]:
-        """Ids of [PAD], [UNK], [CLS], [SEP], [MASK] (whichever the encoder has)."""
-        return sorted(self.text_encoder.special_ids)
-
-    @property
-    def vocab(self) -> Vocabulary:
-        """The word or character vocabulary (not for sub-word and byte encoders)."""
-        return self.text_encoder.vocab
-
-    @property
-    def i2w(self) -> list[str]:
-        return self.text_encoder.i2w
-
-    @property
-    def w2i(self) -> dict[str, int]:
-        return {w: i for i, w in enumerate(self.i2w)}
-
-    def decode(self, ids, skip_special: bool = False) -> list[str]:
-        """Token strings of a sequence of ids (e.g. a row of batch["input_ids"])."""
-        return self.text_encoder.decode(ids, skip_special)
+class TextDataModule(TextData, L.LightningDataModule):
+    """A LightningDataModule that meets the model ↔ data contract (datamodules/contract.py)."""
 
 
 class ClassificationDataModule(TextDataModule):

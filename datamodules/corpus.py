@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 from datamodules import cache
 from datamodules.base import ClassificationDataModule
 from datamodules.collate import TokenDataset
+from datamodules.encoders import TextEncoder, WordEncoder
 from datamodules.readers import read_texts
-from datamodules.text import TextEncoder, WordEncoder
 from datamodules.vocab import Vocabulary
 
 RawSplits = dict[str, tuple[list[str], list[int]]]

@@ -8,8 +8,8 @@ import random
 import torch
 from torch import Tensor
 
+from datamodules.encoders import CharEncoder, TextEncoder
 from datamodules.lm import LanguageModelDataModule
-from datamodules.text import CharEncoder, TextEncoder
 from datamodules.vocab import Vocabulary
 
 

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from datamodules.base import ClassificationDataModule
 from datamodules.collate import TokenDataset
-from datamodules.text import WordEncoder
+from datamodules.encoders import WordEncoder
 from datamodules.vocab import Vocabulary
 
 ADJECTIVES = (

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from datamodules.encoders import ByteEncoder, CharEncoder, TextEncoder
 from datamodules.lm import LanguageModelDataModule
-from datamodules.text import ByteEncoder, CharEncoder, TextEncoder
 from datamodules.vocab import Vocabulary
 
 

@@ -11,8 +11,8 @@ from tqdm.auto import tqdm
 
 from datamodules.cache import fingerprint
 from datamodules.corpus import RawSplits, TextCorpusDataModule
+from datamodules.encoders import SubwordEncoder, TextEncoder
 from datamodules.readers import read_hub, read_labelled_file
-from datamodules.text import SubwordEncoder, TextEncoder
 from datamodules.vocab import SPECIAL_TOKENS
 
 

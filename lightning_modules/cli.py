@@ -28,6 +28,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from datamodules.contract import require_text_data
 from lightning_modules.callbacks import HParamsSummary, PredictionWriter, RandomState, SaveConfigBesideLogs
 
 RUNS_DIR = "runs"
@@ -47,8 +48,10 @@ USER_ERRORS = (
 
 
 def _data_attribute(name: str):
+    """The link from the data module's `name` (declared by datamodules.contract.TextData) into the model."""
+
     def read(datamodule: Any) -> Any:
-        return getattr(datamodule, name, None)
+        return getattr(require_text_data(datamodule, f"linking data.{name} into the model"), name)
 
     return read
 

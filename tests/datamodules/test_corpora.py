@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from datamodules import cache
+from datamodules.encoders import SubwordEncoder, TextEncoder
 from datamodules.imdb import IMDbDataModule
 from datamodules.readers import read_acl_imdb, read_labelled_file, read_reviews_tsv
 from datamodules.reviews import ReviewsDataModule
-from datamodules.text import SubwordEncoder, TextEncoder
 from datamodules.yelp import YelpPolarityDataModule, train_wordpiece
 from tests.fixtures import TEST_ONLY_WORD, VAL_TRAIN_WORD, review, write_acl_imdb
 

@@ -6,9 +6,9 @@ import zipfile
 import pytest
 import torch
 
+from datamodules.encoders import CharEncoder
 from datamodules.grammar import GRAMMAR, ToyGrammarDataModule, generate_text
 from datamodules.lm import IGNORE, BatchNumbers, RandomSlices, Windows
-from datamodules.text import CharEncoder
 from datamodules.text_corpora import Enwik8DataModule, TextFileDataModule, read_bytes
 
 
