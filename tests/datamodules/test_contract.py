@@ -52,3 +52,17 @@ def test_every_data_module_of_the_configs_declares_the_contract():
         class_path = yaml.safe_load(config.read_text())["data"]["class_path"]
         module, _, name = class_path.rpartition(".")
         assert issubclass(getattr(importlib.import_module(module), name), TextData), config
+
+
+def test_data_modules_are_shallow_and_declare_their_options():
+    import inspect
+
+    import datamodules
+
+    modules = [c for c in vars(datamodules).values() if inspect.isclass(c) and issubclass(c, L.LightningDataModule)]
+    assert len(modules) >= 10
+    for cls in modules:
+        below = [c for c in cls.__mro__ if issubclass(c, L.LightningDataModule) and c is not L.LightningDataModule]
+        assert len(below) <= 2, cls  # the class itself and at most one base between it and Lightning's
+        kinds = {p.kind for p in inspect.signature(cls.__init__).parameters.values()}
+        assert inspect.Parameter.VAR_KEYWORD not in kinds, cls  # every option shows in --help
