@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from datamodules.text import TextEncoder
+from datamodules.encoders import TextEncoder
 from layers.errors import InputError
 from lightning_modules.allocator import tune_allocator
 from lightning_modules.causal_lm import CausalLM

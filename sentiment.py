@@ -21,7 +21,7 @@ import sys
 
 import torch
 
-from datamodules.text import TextEncoder
+from datamodules.encoders import TextEncoder
 from layers.errors import InputError
 from lightning_modules.checkpoints import read_checkpoint
 from lightning_modules.classifier import SequenceClassifier

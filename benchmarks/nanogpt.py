@@ -229,7 +229,7 @@ def write_nanogpt_dataset(folder: Path) -> tuple[Tensor, int]:
     """
     import numpy as np
 
-    from datamodules.grammar import ToyGrammarDataModule
+    from datamodules.toy_grammar import ToyGrammarDataModule
 
     data = ToyGrammarDataModule(seq_len=64, batch_size=12)
     encoder, texts = data.text_encoder, data.texts()

@@ -1,27 +1,63 @@
-"""IMDb (Maas et al., 2011): 25k training and 25k test movie reviews, word-level."""
+"""IMDb (Maas et al., 2011): 25k training and 25k test movie reviews, word-level.
+
+How a review becomes a batch: `read` (datamodules/readers.py) → a `datasets.Dataset` per split, cached →
+2,500 validation reviews carved from train → spaCy tokens (`Dataset.map`, one process per core) → a
+vocabulary from the training split → ids → padded, length-bucketed batches (datamodules/classification.py).
+Every step is cached by `datasets` under `cache_dir` (datamodules/preparation.py says how).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from datasets import Dataset
 from lightning.pytorch.utilities import rank_zero_warn
 
-from datamodules.corpus import RawSplits, WordCorpusDataModule
-from datamodules.readers import read_acl_imdb, read_hub
+from datamodules.classification import ClassificationDataModule
+from datamodules.encoders import TextEncoder
+from datamodules.preparation import WordPipeline, carve_validation, fingerprint, read_splits
+from datamodules.readers import Split, read_acl_imdb, read_hub
+from layers.errors import MissingInputError
 
 
-class IMDbDataModule(WordCorpusDataModule):
+class IMDbDataModule(ClassificationDataModule):
     """Reads `data_dir` (the aclImdb folder, its parent, or aclImdb_v1.tar.gz) when it exists, else the hub
     dataset `hub_name`. Validation is carved from train (`val_size`, `split_seed`); the 25k test reviews
-    are only for `test`. spaCy tokens, lower-cased, `<br />` removed; vocabulary from the training split;
-    reviews truncated to `max_len` tokens when batched."""
+    are only for `test`. spaCy tokens (`tokenizer`), lower-cased, `<br />` removed; a vocabulary of at most
+    `max_vocab` words seen `min_freq` times in the training split; reviews cut to `max_len` tokens when
+    batched. `num_proc`: tokenising processes (default: every core); `cache_dir`: where `datasets` keeps
+    the prepared corpus."""
 
-    name = "imdb"
-
-    def __init__(self, data_dir: str | None = None, hub_name: str = "stanfordnlp/imdb", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.data_dir, self.hub_name = data_dir, hub_name
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        hub_name: str = "stanfordnlp/imdb",
+        cache_dir: str = ".cache/datamodules",
+        val_size: int = 2500,
+        split_seed: int = 0,
+        lower: bool = True,
+        strip_html: bool = True,
+        tokenizer: str = "auto",
+        max_vocab: int | None = 20_000,
+        min_freq: int = 2,
+        add_cls: bool = False,
+        num_proc: int | None = None,
+        max_len: int | None = 256,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        bucket: bool = True,
+        num_workers: int = 0,
+        pad_to_max_len: bool = False,
+        predict_path: str | None = None,
+    ) -> None:
+        super().__init__(batch_size, eval_batch_size, max_len, bucket, num_workers, pad_to_max_len, predict_path)
+        self.data_dir, self.hub_name, self.cache_dir = data_dir, hub_name, Path(cache_dir)
+        self.val_size, self.split_seed = val_size, split_seed
+        self.words = WordPipeline(
+            "imdb", cache_dir, lower, strip_html, tokenizer, max_vocab, min_freq, add_cls, num_proc
+        )
+        self._read: dict[str, Split] | None = None
 
     def local_path(self) -> Path | None:
         if self.data_dir is None:
@@ -32,22 +68,43 @@ class IMDbDataModule(WordCorpusDataModule):
             return None
         return path
 
-    def source(self) -> dict[str, Any]:
-        from datamodules.cache import fingerprint
+    def read(self, split: str) -> Split:
+        """One split's texts and labels (1 = positive), from the local copy or the hub (read once for both)."""
+        if self._read is None:
+            path = self.local_path()
+            self._read = read_acl_imdb(path) if path is not None else self.read_hub()
+        return self._read[split]
 
-        path = self.local_path()
-        return fingerprint(path) if path else {"hub": self.hub_name}
-
-    def read(self) -> RawSplits:
-        path = self.local_path()
-        if path is not None:
-            return read_acl_imdb(path)
+    def read_hub(self) -> dict[str, Split]:
         try:
             return read_hub(self.hub_name)
         except FileNotFoundError as err:
             where = f"{self.data_dir} does not exist, and " if self.data_dir else "no data_dir was given, and "
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"IMDb not found: {where}{err}. Download "
                 "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz and pass "
                 "--data.init_args.data_dir PATH"
             ) from err
+
+    def source(self) -> dict[str, Any]:
+        path = self.local_path()
+        return {"source": fingerprint(path) if path else {"hub": self.hub_name}}
+
+    def raw(self) -> dict[str, Dataset]:
+        """train, val and test as Datasets of {"text", "label"}."""
+        splits = read_splits("imdb", self.source(), self.read, ("train", "test"), self.cache_dir)
+        self._read = None  # the Datasets hold them now (on disk)
+        train, val = carve_validation(splits["train"], self.val_size, self.split_seed)
+        return {"train": train, "val": val, "test": splits["test"]}
+
+    def build_encoder(self) -> TextEncoder:
+        key = {**self.source(), "val_size": self.val_size, "split_seed": self.split_seed}
+        return self.words.encoder(key, self.raw)
+
+    def prepare_data(self) -> None:
+        self.setup()  # tokenise and cache once, on one process; the other processes then load the cache
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.datasets:
+            self.serve(self.words.encode(self.raw(), self.text_encoder))
+        self.setup_predict(stage)

@@ -15,12 +15,13 @@ next token at every position, or -100 where no loss is taken.
 
 from __future__ import annotations
 
+import lightning as L
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from datamodules.base import TextDataModule
-from datamodules.collate import global_seed
+from datamodules.batching import global_seed
+from datamodules.contract import TextData
 
 IGNORE = -100
 
@@ -105,7 +106,7 @@ class Windows(Dataset):
         return {"input_ids": x[:-1], "attention_mask": torch.ones(self.seq_len, dtype=torch.bool), "labels": labels}
 
 
-class LanguageModelDataModule(TextDataModule):
+class LanguageModelDataModule(TextData, L.LightningDataModule):
     """A subclass provides `build_encoder` and `split_tokens` (1-D LongTensors for train, val and test)."""
 
     def __init__(

@@ -14,6 +14,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from layers.errors import InputError, MissingInputError
+
 Split = tuple[list[str], list[int]]
 ACL_MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")
 
@@ -34,7 +36,7 @@ def read_acl_imdb(path: Path) -> dict[str, Split]:
     found: dict[str, list[tuple[str, str, int]]] = {"train": [], "test": []}
     if path.is_file():
         if not tarfile.is_tarfile(path):
-            raise ValueError(f"{path} is not a tar archive (expected aclImdb_v1.tar.gz or the aclImdb folder)")
+            raise InputError(f"{path} is not a tar archive (expected aclImdb_v1.tar.gz or the aclImdb folder)")
         with tarfile.open(path) as archive:
             for member in archive:
                 if member.isfile() and (m := ACL_MEMBER.search(member.name)):
@@ -47,10 +49,14 @@ def read_acl_imdb(path: Path) -> dict[str, Split]:
                 for file in (root / split / label_name).glob("*.txt"):
                     found[split].append((file.stem, decode(file.read_bytes()), int(label_name == "pos")))
     if not found["train"] or not found["test"]:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"no IMDb reviews under {path}: expected the aclImdb layout, "
             "{train,test}/{pos,neg}/<id>_<rating>.txt, in a folder or in aclImdb_v1.tar.gz"
         )
+    for split, rows in found.items():
+        for label, name in ((1, "pos"), (0, "neg")):
+            if not any(r[2] == label for r in rows):
+                raise MissingInputError(f"no IMDb reviews in {path}: {split}/{name}/ is missing or empty")
     splits = {}
     for split, rows in found.items():
         rows.sort(key=lambda r: (-r[2], r[0]))  # archive and folder orders differ; the split must not
@@ -65,7 +71,7 @@ def read_hub(name: str, text_field: str = "text", label_field: str = "label") ->
 
         dataset = load_dataset(name)
     except Exception as err:  # offline, unknown name, network: all mean "not from the hub"
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"could not load {name!r} from the Hugging Face hub ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else ''})"
         ) from err
@@ -84,11 +90,11 @@ def read_reviews_tsv(path: Path) -> Split:
         fields = line.split("\t", 2)
         if len(fields) != 3 or fields[1].strip().lower() not in ("pos", "neg"):
             shown = line if len(line) < 60 else line[:57] + "..."
-            raise ValueError(f"{path}:{number}: expected id<TAB>pos|neg<TAB>text, got {shown!r}")
+            raise InputError(f"{path}:{number}: expected id<TAB>pos|neg<TAB>text, got {shown!r}")
         texts.append(fields[2])
         labels.append(int(fields[1].strip().lower() == "pos"))
     if not texts:
-        raise ValueError(f"{path} holds no reviews")
+        raise InputError(f"{path} holds no reviews")
     return texts, labels
 
 
@@ -96,7 +102,7 @@ def _label(value: Any, where: str, one_two: bool = False) -> int:
     label = str(value).strip().strip('"')
     allowed = {"1": 0, "2": 1} if one_two else {"0": 0, "1": 1}
     if label not in allowed:
-        raise ValueError(f"{where}: label must be one of {sorted(allowed)}, got {label!r}")
+        raise InputError(f"{where}: label must be one of {sorted(allowed)}, got {label!r}")
     return allowed[label]
 
 
@@ -104,7 +110,7 @@ def _json(text: str, path: Path, lines_before: int) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{lines_before + err.lineno}: not valid JSON ({err.msg})") from err
+        raise InputError(f"{path}:{lines_before + err.lineno}: not valid JSON ({err.msg})") from err
 
 
 def read_labelled_file(path: Path) -> Split:
@@ -125,13 +131,13 @@ def read_labelled_file(path: Path) -> Split:
             ]
         for where, row in rows:
             if not isinstance(row, dict) or "text" not in row or "label" not in row:
-                raise ValueError(f"{where}: needs 'text' and 'label' fields")
+                raise InputError(f"{where}: needs 'text' and 'label' fields")
             texts.append(str(row["text"]))
             labels.append(_label(row["label"], where))
     elif path.suffix == ".csv":
         for number, row in enumerate(csv.reader(io.StringIO(content)), start=1):
             if len(row) < 2:
-                raise ValueError(f'{path}:{number}: expected "label","text"')
+                raise InputError(f'{path}:{number}: expected "label","text"')
             texts.append(",".join(row[1:]))
             labels.append(_label(row[0], f"{path}:{number}", one_two=True))
     else:
@@ -142,12 +148,13 @@ def read_labelled_file(path: Path) -> Split:
             labels.append(_label(label, f"{path}:{number}"))
             texts.append(text)
     if not texts:
-        raise ValueError(f"{path} holds no reviews")
+        raise InputError(f"{path} holds no reviews")
     return texts, labels
 
 
 def read_texts(path: Path) -> list[str]:
-    """Texts to classify, one per line (blank lines skipped)."""
+    """Texts to classify, one per line; a blank line is an empty text, so text i is line i + 1."""
     if not path.is_file():
-        raise FileNotFoundError(f"no file of texts to classify at {path}")
-    return [line for line in lines(decode(path.read_bytes())) if line.strip()]
+        raise MissingInputError(f"no file of texts to classify at {path}")
+    content = decode(path.read_bytes())
+    return lines(content.removesuffix("\n")) if content else []

@@ -27,7 +27,11 @@ class Vocabulary:
     @classmethod
     def build(cls, texts: Iterable[Sequence[str]], max_size: int | None = None, min_freq: int = 1) -> Vocabulary:
         """The most frequent tokens of tokenised texts (ties broken alphabetically, so builds repeat)."""
-        counts = Counter(token for text in texts for token in text)
+        return cls.from_counts(Counter(token for text in texts for token in text), max_size, min_freq)
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int], max_size: int | None = None, min_freq: int = 1) -> Vocabulary:
+        """The most frequent of counted tokens, ties broken alphabetically."""
         ranked = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
         if max_size is not None:
             ranked = ranked[: max(0, max_size - len(SPECIAL_TOKENS))]

@@ -1,4 +1,9 @@
-"""Yelp review polarity (Zhang et al., 2015), sub-word level: a BERT WordPiece tokenizer, or one trained here."""
+"""Yelp review polarity (Zhang et al., 2015), sub-word level: a BERT WordPiece tokenizer, or one trained here.
+
+How a review becomes a batch: `read` (datamodules/readers.py) → a `datasets.Dataset` per split, cached →
+validation carved from train → the tokenizer (pretrained, or a WordPiece fitted on the training texts) →
+ids (`Dataset.map`; the `tokenizers` library runs its own threads on every core) → fixed-length batches.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import tokenizers
+from datasets import Dataset
 from lightning.pytorch.utilities import rank_zero_info
-from tqdm.auto import tqdm
 
-from datamodules.cache import fingerprint
-from datamodules.corpus import RawSplits, TextCorpusDataModule
-from datamodules.readers import read_hub, read_labelled_file
-from datamodules.text import SubwordEncoder, TextEncoder
+from datamodules.classification import ClassificationDataModule
+from datamodules.encoders import SubwordEncoder, TextEncoder
+from datamodules.preparation import cached_encoder, carve_validation, digest, encode, fingerprint, read_splits
+from datamodules.readers import Split, read_hub, read_labelled_file
 from datamodules.vocab import SPECIAL_TOKENS
+from layers.errors import InputError, MissingInputError
 
 
 def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool = True) -> tokenizers.Tokenizer:
@@ -42,7 +48,7 @@ def pretrained_wordpiece(name: str) -> tokenizers.Tokenizer:
     return AutoTokenizer.from_pretrained(name).backend_tokenizer
 
 
-class YelpPolarityDataModule(TextCorpusDataModule):
+class YelpPolarityDataModule(ClassificationDataModule):
     """Local files (train_path, test_path: .json, .jsonl, .csv or `<label> <text>` lines) when given, else
     the hub dataset `hub_name`. tokenizer: a hub name or path for AutoTokenizer.from_pretrained; "auto"
     tries `pretrained` and falls back to a WordPiece of `wordpiece_vocab_size` trained on the training
@@ -52,8 +58,6 @@ class YelpPolarityDataModule(TextCorpusDataModule):
     sub-words, keeping the closing [SEP], and every batch is padded to that fixed length
     (`pad_to_max_len: false` pads to the batch's longest instead)."""
 
-    name = "yelp"
-
     def __init__(
         self,
         train_path: str | None = None,
@@ -62,15 +66,24 @@ class YelpPolarityDataModule(TextCorpusDataModule):
         tokenizer: str = "auto",
         pretrained: str = "bert-base-uncased",
         wordpiece_vocab_size: int = 8000,
+        cache_dir: str = ".cache/datamodules",
+        val_size: int = 2500,
+        split_seed: int = 0,
+        max_len: int | None = 256,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        bucket: bool = True,
+        num_workers: int = 0,
         pad_to_max_len: bool = True,
-        **kwargs: Any,
+        predict_path: str | None = None,
     ) -> None:
-        super().__init__(pad_to_max_len=pad_to_max_len, **kwargs)
+        super().__init__(batch_size, eval_batch_size, max_len, bucket, num_workers, pad_to_max_len, predict_path)
         if (train_path is None) != (test_path is None):
-            raise ValueError("give both train_path and test_path, or neither (then the hub is used)")
+            raise InputError("give both train_path and test_path, or neither (then the hub is used)")
         self.paths = {"train": train_path, "test": test_path}
         self.hub_name, self.tokenizer, self.pretrained = hub_name, tokenizer, pretrained
-        self.wordpiece_vocab_size = wordpiece_vocab_size
+        self.wordpiece_vocab_size, self.cache_dir = wordpiece_vocab_size, Path(cache_dir)
+        self.val_size, self.split_seed = val_size, split_seed
 
     def _local(self) -> dict[str, Path] | None:
         if self.paths["train"] is None:
@@ -78,26 +91,21 @@ class YelpPolarityDataModule(TextCorpusDataModule):
         paths = {split: Path(p).expanduser() for split, p in self.paths.items()}
         for split, path in paths.items():
             if not path.is_file():
-                raise FileNotFoundError(f"Yelp {split} file not found: {path}")
+                raise MissingInputError(f"Yelp {split} file not found: {path}")
         return paths
 
     def source(self) -> dict[str, Any]:
         local = self._local()
         return {s: fingerprint(p) for s, p in local.items()} if local else {"hub": self.hub_name}
 
-    def settings(self) -> dict[str, Any]:
-        return {
-            "tokenizer": self.tokenizer,
-            "pretrained": self.pretrained,
-            "tokenizers": tokenizers.__version__,
-            "wordpiece_vocab_size": self.wordpiece_vocab_size,
-        }
-
-    def read(self) -> RawSplits:
+    def read(self, split: str) -> Split:
         local = self._local()
-        if local is None:
-            return read_hub(self.hub_name)
-        return {split: read_labelled_file(path) for split, path in local.items()}
+        return read_hub(self.hub_name)[split] if local is None else read_labelled_file(local[split])
+
+    def raw(self) -> dict[str, Dataset]:
+        splits = read_splits("yelp", self.source(), self.read, ("train", "test"), self.cache_dir)
+        train, val = carve_validation(splits["train"], self.val_size, self.split_seed)
+        return {"train": train, "val": val, "test": splits["test"]}
 
     def fit_tokenizer(self, texts: list[str]) -> tokenizers.Tokenizer:
         if self.tokenizer not in ("auto", "wordpiece"):
@@ -112,21 +120,28 @@ class YelpPolarityDataModule(TextCorpusDataModule):
                 )
         return train_wordpiece(texts, self.wordpiece_vocab_size)
 
-    def build(self, raw: RawSplits) -> tuple[TextEncoder, dict[str, list[list[int]]]]:
-        encoder = SubwordEncoder(self.fit_tokenizer(raw["train"][0]))
-        ids = {}
-        for split, (texts, _) in raw.items():
-            chunks = range(0, len(texts), 1000)
-            ids[split] = [
-                seq
-                for i in tqdm(chunks, desc=f"tokenising yelp {split}", disable=None)
-                for seq in encoder.encode_many(texts[i : i + 1000])
-            ]
-        return encoder, ids
+    def build_encoder(self) -> TextEncoder:
+        settings = {
+            "source": self.source(),
+            "val_size": self.val_size,
+            "split_seed": self.split_seed,
+            "tokenizer": self.tokenizer,
+            "pretrained": self.pretrained,
+            "tokenizers": tokenizers.__version__,
+            "wordpiece_vocab_size": self.wordpiece_vocab_size,
+        }
+        path = self.cache_dir / f"yelp-encoder-{digest(settings)}.json"
+        return cached_encoder(path, lambda: SubwordEncoder(self.fit_tokenizer(self.raw()["train"]["text"])))
+
+    def prepare_data(self) -> None:
+        self.setup()  # tokenise and cache once, on one process; the other processes then load the cache
 
     def setup(self, stage: str | None = None) -> None:
-        super().setup(stage)
-        log_dir = getattr(self.trainer, "log_dir", None) if self.trainer is not None else None
+        if not self.datasets:
+            state = self.text_encoder.state_dict()
+            self.serve({split: encode(ds, state, 1, f"ids of yelp {split}") for split, ds in self.raw().items()})
+        self.setup_predict(stage)
+        log_dir = self.trainer.log_dir if self.trainer is not None else None
         if log_dir:  # the tokenizer beside the run, for anyone who wants to reuse it
             Path(log_dir).mkdir(parents=True, exist_ok=True)
             self.text_encoder.tokenizer.save(str(Path(log_dir) / "tokenizer.json"))

@@ -158,8 +158,9 @@ class LoadableHyperparameters(Callback):
 
 
 class PredictionWriter(BasePredictionWriter):
-    """`train.py predict` writes predictions.tsv beside the run: p(positive) and the text of each example
-    (the data module's `predict_texts` when it read a file of texts, else the decoded tokens)."""
+    """`train.py predict` writes predictions.tsv beside the run: one row per line of the data module's
+    `predict_path` (its line number, p(positive), the text; a blank line is scored as an empty text), or,
+    when it predicted the test split, one row per example (its number and decoded tokens)."""
 
     def __init__(self) -> None:
         super().__init__(write_interval="epoch")
@@ -167,21 +168,27 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any, batch_indices: Any
     ) -> None:
+        from datamodules.classification import ClassificationDataModule
+
         probabilities = torch.cat([p for p in predictions if p is not None])
         datamodule = trainer.datamodule
-        texts = list(getattr(datamodule, "predict_texts", []) or [])
-        if len(texts) != len(probabilities):  # predicted the test split: show its tokens
-            texts = []
-            decode = getattr(datamodule, "decode", None)
+        from_file = isinstance(datamodule, ClassificationDataModule) and "predict" in datamodule.datasets
+        if from_file:
+            texts, number = list(datamodule.predict_texts), "line"
+        else:  # predicted the test split: show its tokens
+            texts, number = [], "example"
+            decode = datamodule.decode if isinstance(datamodule, ClassificationDataModule) else None
             for batch in trainer.predict_dataloaders:
                 for ids, mask in zip(batch["input_ids"], batch["attention_mask"], strict=True):
                     texts.append(" ".join(decode(ids[mask], skip_special=True)) if decode else "")
+        if len(texts) != len(probabilities):
+            raise RuntimeError(f"{len(probabilities)} predictions for {len(texts)} texts")
         out = Path(trainer.log_dir or ".") / "predictions.tsv"
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as f:
-            f.write("p_positive\ttext\n")
-            for p, text in zip(probabilities[:, -1].tolist(), texts, strict=False):
-                f.write(f"{p:.4f}\t{' '.join(text.split())}\n")
+            f.write(f"{number}\tp_positive\ttext\n")
+            for i, (p, text) in enumerate(zip(probabilities[:, -1].tolist(), texts, strict=True), start=1):
+                f.write(f"{i}\t{p:.4f}\t{' '.join(text.split())}\n")
         print(f"{len(probabilities)} predictions written to {out}")
 
 

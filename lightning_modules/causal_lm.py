@@ -13,6 +13,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
 from torchmetrics import SumMetric
 
+from datamodules.lm import LanguageModelDataModule
 from layers.attention import AttentionImpl
 from layers.blocks import Activation, NormPlacement
 from layers.generation import check_sampling, generate
@@ -140,6 +141,15 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         finally:
             self.train(was_training)
 
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule  # a LanguageModelDataModule provides sample_prompt and the text
+        sampling = stage == "fit" and self.hparams.sample_every_n_steps and datamodule is not None
+        if sampling and not isinstance(datamodule, LanguageModelDataModule):
+            raise TypeError(
+                f"sample_every_n_steps needs a datamodules.lm.LanguageModelDataModule to draw prompts from, "
+                f"got {type(datamodule).__name__} (or set sample_every_n_steps: 0)"
+            )
+
     def on_train_start(self) -> None:
         if self.hparams.sample_every_n_steps and self.global_step == 0:  # the untrained model: noise
             self._sampled_at = 0
@@ -155,10 +165,10 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
     def log_sample(self) -> str | None:
         """Continue 16 characters of validation text and log prompt and continuation to TensorBoard."""
         datamodule = self.trainer.datamodule
-        encoder = getattr(datamodule, "text_encoder", None)
         loggers = [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
-        if encoder is None or not hasattr(datamodule, "sample_prompt") or not loggers:
+        if not isinstance(datamodule, LanguageModelDataModule) or not loggers:  # see setup
             return None
+        encoder = datamodule.text_encoder
         generator = torch.Generator().manual_seed(self.global_step)
         prompt = datamodule.sample_prompt(16, generator)[None, :]
         hp = self.hparams

@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from datamodules.contract import TextData, require_text_data
 from layers.attention import AttentionImpl, MultiHeadAttention, SimpleSelfAttention
 from layers.blocks import Activation, NormPlacement
 from layers.classifier import SequenceClassifierNet, ShallowEncoder
@@ -107,12 +108,10 @@ class SequenceClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization,
     def setup(self, stage: str) -> None:
         # Only a fresh fit reads the vectors; a resumed run's checkpoint then restores the trained ones.
         if stage == "fit" and self.hparams.embeddings_path:
-            words = getattr(self.trainer.datamodule, "i2w", None)
-            if words is None:
-                raise InputError("embeddings_path needs a data module with a word vocabulary (i2w)")
+            data = require_text_data(self.trainer.datamodule, "embeddings_path")
             # Special tokens ([PAD], [CLS], …) have no vectors to find: they keep their own initialisation.
-            special = set(getattr(self.trainer.datamodule, "special_ids", ()))
-            report = load_word_vectors(self.net.encoder.tok_emb, self.hparams.embeddings_path, words, skip=special)
+            special = set(data.special_ids)
+            report = load_word_vectors(self.net.encoder.tok_emb, self.hparams.embeddings_path, data.i2w, skip=special)
             rank_zero_info(f"{self.hparams.embeddings_path}: {report}")
         if stage == "fit" and self.hparams.init_from_mlm:
             loaded = load_mlm_encoder(self.net.encoder, self.hparams.init_from_mlm)
@@ -156,7 +155,8 @@ class SequenceClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization,
         with torch.no_grad():
             logits, weights = self.net(batch["input_ids"], batch["attention_mask"], return_weights=True)
         probs = logits.softmax(dim=-1)
-        decode = getattr(self.trainer.datamodule, "decode", None)
+        data = self.trainer.datamodule  # None when fit was given bare dataloaders: the figure shows ids
+        decode = data.decode if isinstance(data, TextData) else None
         examples, captions = [], []
         for i, ids in enumerate(batch["input_ids"]):
             n = min(int(batch["attention_mask"][i].sum()), FIGURE_TOKENS)

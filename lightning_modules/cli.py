@@ -29,6 +29,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from datamodules.contract import require_text_data
 from layers.errors import InputError, MissingInputError
 from lightning_modules.callbacks import (
     HParamsSummary,
@@ -58,8 +59,10 @@ EVALUATIONS = ("validate", "test", "predict")
 
 
 def _data_attribute(name: str):
+    """The link from the data module's `name` (declared by datamodules.contract.TextData) into the model."""
+
     def read(datamodule: Any) -> Any:
-        return getattr(datamodule, name, None)
+        return getattr(require_text_data(datamodule, f"linking data.{name} into the model"), name)
 
     return read
 

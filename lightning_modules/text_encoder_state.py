@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from datamodules.contract import TextData
+
 
 class TextEncoderInCheckpoint:
     """A LightningModule mixin: saves the data module's `text_encoder` (plain data: loads with
@@ -12,10 +14,13 @@ class TextEncoderInCheckpoint:
     text_encoder_state: dict[str, Any] | None = None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        datamodule = self._trainer.datamodule if self._trainer is not None else None
-        encoder = getattr(datamodule, "text_encoder", None)
-        if encoder is not None:
-            self.text_encoder_state = {**encoder.state_dict(), "max_len": getattr(datamodule, "max_len", None)}
+        try:
+            datamodule = self.trainer.datamodule
+        except RuntimeError:  # not attached to a Trainer: keep what an earlier checkpoint held
+            datamodule = None
+        if isinstance(datamodule, TextData):
+            state = datamodule.text_encoder.state_dict()
+            self.text_encoder_state = {**state, "max_len": datamodule.max_len}
         if self.text_encoder_state is not None:
             checkpoint["text_encoder"] = self.text_encoder_state
 

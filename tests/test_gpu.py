@@ -26,7 +26,7 @@ def test_attention_on_the_gpu_matches_the_cpu_and_stays_finite_in_bf16():
 def test_a_mixed_precision_training_step_on_the_gpu(tmp_path):
     import lightning as L
 
-    from datamodules.grammar import ToyGrammarDataModule
+    from datamodules.toy_grammar import ToyGrammarDataModule
     from lightning_modules.causal_lm import CausalLM
 
     dm = ToyGrammarDataModule(train_chars=5000, val_chars=1000, seq_len=64, batches_per_epoch=5, last_token_batches=2)

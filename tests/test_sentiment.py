@@ -69,9 +69,10 @@ def test_train_py_predict_writes_probabilities_for_a_file_of_texts(trained, corp
             str(ckpt),
         ]
     )
-    rows = (Path(cli.trainer.log_dir) / "predictions.tsv").read_text().splitlines()
-    assert rows[0] == "p_positive\ttext" and len(rows) == 3
-    assert float(rows[1].split("\t")[0]) > 0.5 > float(rows[2].split("\t")[0])
+    rows = [row.split("\t") for row in (Path(cli.trainer.log_dir) / "predictions.tsv").read_text().splitlines()]
+    assert rows[0] == ["line", "p_positive", "text"] and len(rows) == 4  # one row per line, the blank one too
+    assert [row[0] for row in rows[1:]] == ["1", "2", "3"] and rows[2][2] == ""
+    assert float(rows[1][1]) > 0.5 > float(rows[3][1]) and 0 <= float(rows[2][1]) <= 1
 
 
 def test_a_checkpoint_keeps_the_text_encoder(trained):
@@ -101,8 +102,8 @@ def test_predictions_keep_the_order_of_the_input_even_with_bucketing(trained, co
         ]
     )
     rows = [line.split("\t") for line in (Path(cli.trainer.log_dir) / "predictions.tsv").read_text().splitlines()[1:]]
-    assert [text for _, text in rows] == texts
-    assert [float(p) > 0.5 for p, _ in rows] == [n % 2 == 1 for n in (9, 1, 6, 3, 8, 2)]
+    assert [text for _, _, text in rows] == texts and [int(line) for line, _, _ in rows] == [1, 2, 3, 4, 5, 6]
+    assert [float(p) > 0.5 for _, p, _ in rows] == [n % 2 == 1 for n in (9, 1, 6, 3, 8, 2)]
 
 
 def test_a_text_longer_than_the_position_table_is_cut_to_it(cli_in_tmp_path):

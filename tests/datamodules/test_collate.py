@@ -2,7 +2,7 @@
 
 import torch
 
-from datamodules.collate import BucketBatchSampler, PadCollate, TokenDataset
+from datamodules.batching import BucketBatchSampler, PadCollate, TokenDataset
 from datamodules.vocab import SPECIAL_TOKENS, Vocabulary
 
 

@@ -1,17 +1,17 @@
 """IMDb, reviews and Yelp data modules on fixtures of the real layouts: reading, caching, vocabularies, errors."""
 
-import os
-import shutil
+import json
+import logging
 
 import pytest
 import torch
 
-from datamodules import cache
+from datamodules.encoders import SubwordEncoder, TextEncoder, WordTokenizer
 from datamodules.imdb import IMDbDataModule
-from datamodules.readers import read_acl_imdb, read_labelled_file, read_reviews_tsv
+from datamodules.readers import read_acl_imdb, read_labelled_file, read_reviews_tsv, read_texts
 from datamodules.reviews import ReviewsDataModule
-from datamodules.text import SubwordEncoder, TextEncoder
 from datamodules.yelp import YelpPolarityDataModule, train_wordpiece
+from layers.errors import InputError, MissingInputError
 from tests.fixtures import TEST_ONLY_WORD, VAL_TRAIN_WORD, review, write_acl_imdb
 
 
@@ -42,7 +42,7 @@ def test_splits_vocabulary_and_cleaning(corpora, tmp_path):
     assert TEST_ONLY_WORD not in dm.vocab  # the vocabulary comes from the training split only
     assert "<" not in dm.vocab and "br" not in dm.vocab  # <br /> removed
     assert all(w == w.lower() for w in dm.i2w[5:])  # lower-cased
-    test_ids = torch.cat(dm.datasets["test"].sequences)
+    test_ids = torch.cat(list(dm.datasets["test"]["input_ids"]))
     assert dm.vocab.unk_id in test_ids.tolist()
 
 
@@ -50,48 +50,79 @@ def test_the_training_only_word_is_known_and_the_val_split_is_fixed_by_seed(corp
     a, b, c = imdb(corpora, tmp_path), imdb(corpora, tmp_path / "b"), imdb(corpora, tmp_path / "c", split_seed=1)
     for dm in (a, b, c):
         dm.setup("fit")
-    assert VAL_TRAIN_WORD in a.vocab or any(VAL_TRAIN_WORD in a.decode(s) for s in a.datasets["val"].sequences)
-    assert [s.tolist() for s in a.datasets["val"].sequences] == [s.tolist() for s in b.datasets["val"].sequences]
-    assert [s.tolist() for s in a.datasets["val"].sequences] != [s.tolist() for s in c.datasets["val"].sequences]
+    val = {dm: [s.tolist() for s in list(dm.datasets["val"]["input_ids"])] for dm in (a, b, c)}
+    assert VAL_TRAIN_WORD in a.vocab or any(VAL_TRAIN_WORD in a.decode(s) for s in val[a])
+    assert val[a] == val[b] and val[a] != val[c]
 
 
 def test_the_second_setup_is_a_cache_hit(corpora, tmp_path, monkeypatch):
-    imdb(corpora, tmp_path).setup("fit")
-    folders = list((tmp_path / "cache").glob("imdb-*"))
-    assert len(folders) == 1 and (folders[0] / "meta.json").exists()
+    first = imdb(corpora, tmp_path)
+    first.setup("fit")
+    assert len(list((tmp_path / "cache").glob("imdb-encoder-*.json"))) == 1
 
-    def no_reading(self):
+    def no_reading(self, split):
         raise AssertionError("the corpus was read again")
 
+    def no_tokenising(self, texts, batch_size=1000):
+        raise AssertionError("the tokeniser ran again")
+
     monkeypatch.setattr(IMDbDataModule, "read", no_reading)
+    monkeypatch.setattr(WordTokenizer, "tokenize", no_tokenising)
     again = imdb(corpora, tmp_path)
     again.setup("fit")
-    assert len(again.datasets["train"]) == 20
-    with pytest.raises(AssertionError, match="read again"):  # any setting that changes the result: a new key
+    assert again.text_encoder.i2w == first.text_encoder.i2w
+    assert [s.tolist() for s in again.datasets["train"]["input_ids"]] == [
+        s.tolist() for s in first.datasets["train"]["input_ids"]
+    ]
+    with pytest.raises(AssertionError, match="tokeniser ran again"):  # any setting that changes the result
         imdb(corpora, tmp_path, lower=False).setup("fit")
 
 
+def test_reading_the_vocabulary_tokenises_the_training_split_only(corpora, tmp_path, monkeypatch):
+    seen = []
+    original = WordTokenizer.tokenize
+
+    def counting(self, texts, batch_size=1000):
+        texts = list(texts)
+        seen.append(len(texts))
+        return original(self, texts, batch_size)
+
+    monkeypatch.setattr(WordTokenizer, "tokenize", counting)
+    dm = imdb(corpora, tmp_path)
+    assert dm.vocab_size > 5 and sum(seen) == 20  # the 20 training reviews (24 less 4 for validation)
+
+
 def test_an_interrupted_preparation_leaves_nothing_behind(corpora, tmp_path, monkeypatch):
-    def interrupted(self, raw):
+    def interrupted(self, texts, batch_size=1000):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(IMDbDataModule, "build", interrupted)
+    monkeypatch.setattr(WordTokenizer, "tokenize", interrupted)
     with pytest.raises(KeyboardInterrupt):
         imdb(corpora, tmp_path).setup("fit")
     monkeypatch.undo()
-    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == []
-    # and a failure while writing the folder itself leaves no partial folder either
-    original_save = torch.save
+    written = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert not [p for p in written if "tmp" in p.name.lower() and p.suffix != ".lock"]  # no temporary file
+    assert not [p for p in written if p.name.startswith("cache-") or "encoder" in p.name]  # no tokenised split
+    # and a failure while the encoder is written leaves no partial file either
+    original_dump = json.dump
 
-    def failing_save(obj, path, *args, **kwargs):
-        if str(path).endswith("test.pt"):
-            raise OSError("disk full")
-        return original_save(obj, path, *args, **kwargs)
+    def failing_dump(obj, f, *args, **kwargs):
+        f.write("{")
+        raise OSError("disk full")
 
-    monkeypatch.setattr(torch, "save", failing_save)
+    monkeypatch.setattr(json, "dump", failing_dump)
     with pytest.raises(OSError, match="disk full"):
         imdb(corpora, tmp_path).setup("fit")
-    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == []
+    monkeypatch.setattr(json, "dump", original_dump)
+    assert not [p for p in (tmp_path / "cache").rglob("*encoder*")]
+    clean = imdb(corpora, tmp_path / "clean")
+    clean.setup("fit")
+    resumed = imdb(corpora, tmp_path)
+    resumed.setup("fit")  # the interrupted runs' leftovers give exactly a clean run's result
+    assert resumed.text_encoder.i2w == clean.text_encoder.i2w
+    assert [s.tolist() for s in resumed.datasets["test"]["input_ids"]] == [
+        s.tolist() for s in clean.datasets["test"]["input_ids"]
+    ]
 
 
 def test_awkward_reviews_are_handled_silently(corpora, tmp_path):
@@ -102,7 +133,7 @@ def test_awkward_reviews_are_handled_silently(corpora, tmp_path):
     assert "" in texts  # the empty review is kept
     batch = next(iter(dm.train_dataloader()))
     assert batch["input_ids"].shape[1] <= 16  # the very long review is cut to max_len
-    lengths = [len(s) for split in ("train", "val") for s in dm.datasets[split].sequences]
+    lengths = [len(s) for split in ("train", "val") for s in list(dm.datasets[split]["input_ids"])]
     assert min(lengths) == 0 and max(lengths) > 300
 
 
@@ -110,11 +141,11 @@ def test_missing_or_empty_data_gives_a_clear_error(tmp_path):
     with pytest.raises(
         FileNotFoundError, match=r"IMDb not found: .*nowhere does not exist.*--data\.init_args\.data_dir"
     ):
-        IMDbDataModule(data_dir=str(tmp_path / "nowhere"), cache_dir=str(tmp_path / "cache")).prepare()
+        IMDbDataModule(data_dir=str(tmp_path / "nowhere"), cache_dir=str(tmp_path / "cache")).setup()
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match=f"no IMDb reviews under {empty}"):
-        IMDbDataModule(data_dir=str(empty), cache_dir=str(tmp_path / "cache")).prepare()
+        IMDbDataModule(data_dir=str(empty), cache_dir=str(tmp_path / "cache")).setup()
 
 
 def test_reviews_files_parse_and_a_malformed_line_is_named(corpora, tmp_path):
@@ -150,7 +181,7 @@ def test_reviews_data_module(corpora, tmp_path):
             train_path=str(tmp_path / "missing.txt"),
             val_path=str(corpora["reviews_dev"]),
             cache_dir=str(tmp_path / "cache"),
-        ).prepare()
+        ).setup()
 
 
 def test_labelled_file_formats(corpora, tmp_path):
@@ -212,16 +243,90 @@ def test_yelp_needs_both_files_or_neither(tmp_path):
         YelpPolarityDataModule(train_path="a.json")
 
 
-def test_the_cache_writes_whole_folders_only(tmp_path):
-    folder = tmp_path / "c" / "x"
-    cache.save(folder, {"a": 1}, {"train": cache.pack([[1, 2], [3]])})
-    meta, splits = cache.load(folder)
-    assert meta == {"a": 1} and [t.tolist() for t in cache.unpack(splits["train"])] == [[1, 2], [3]]
-    assert sorted(os.listdir(tmp_path / "c")) == ["x"]
-    shutil.rmtree(folder)
-    assert cache.cache_key({"a": 1}) != cache.cache_key({"a": 2})
-
-
 def test_imdb_fixture_helper_layout(tmp_path):
     root = write_acl_imdb(tmp_path)
     assert sorted(p.name for p in root.iterdir()) == ["imdb.vocab", "test", "train"]
+
+
+def test_an_empty_class_folder_is_an_error(corpora, tmp_path):
+    root = write_acl_imdb(tmp_path / "one_class")
+    for review_file in (root / "train" / "pos").iterdir():
+        review_file.unlink()
+    dm = IMDbDataModule(data_dir=str(root), cache_dir=str(tmp_path / "cache"), val_size=4, min_freq=1)
+    with pytest.raises(MissingInputError, match=r"one_class/aclImdb: train/pos/ is missing or empty"):
+        dm.setup("fit")
+
+
+def test_a_split_missing_a_class_is_an_error_and_a_rare_class_a_warning(corpora, tmp_path):
+    lines = corpora["reviews_dev"].read_text().splitlines()
+    negative_only = tmp_path / "neg.txt"
+    negative_only.write_text("\n".join(line for line in lines if "\tneg\t" in line) + "\n")
+    dm = ReviewsDataModule(str(corpora["reviews_train"]), str(negative_only), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(InputError, match=r"reviews val: no example of class \[1\] among 20"):
+        dm.setup("fit")
+    rare = tmp_path / "rare.txt"
+    rows = [line for line in lines if "\tneg\t" in line] + [next(line for line in lines if "\tpos\t" in line)]
+    rare.write_text("\n".join(rows) + "\n")
+    dm = ReviewsDataModule(str(corpora["reviews_train"]), str(rare), cache_dir=str(tmp_path / "c"))
+    with pytest.warns(UserWarning, match=r"reviews val: class \[1\] is under 10% of the 21 examples"):
+        dm.setup("fit")
+
+
+def test_a_json_file_cut_off_midway_names_the_file(corpora, tmp_path):
+    cut = tmp_path / "cut.json"
+    cut.write_text(corpora["yelp_train"].read_text()[:500])
+    dm = YelpPolarityDataModule(train_path=str(cut), test_path=str(corpora["yelp_test"]), cache_dir=str(tmp_path))
+    with pytest.raises(InputError, match=r"cut\.json:1: not valid JSON"):
+        dm.setup("fit")
+
+
+def test_texts_to_classify_keep_one_entry_per_line(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("Great\n\n  \nAwful\n")
+    assert read_texts(path) == ["Great", "", "  ", "Awful"]  # text i is line i + 1, blank lines included
+    path.write_text("no final newline")
+    assert read_texts(path) == ["no final newline"]
+
+
+# Ids of the first four reviews of each split of the fixture, as the hand-written pipeline before `datasets`
+# (commit 73c1f64: readers + spaCy + Vocabulary.build + torch cache) produced them with val_size=4, min_freq=1.
+IDS_BEFORE = {
+    "train": [
+        [11, 12, 9, 20, 9, 10, 18, 8, 20, 11, 12, 22, 22, 5, 19, 6, 5, 8, 18, 14, 13],
+        [17, 7, 18, 10, 12, 19, 22, 8, 11, 14, 18, 10, 5, 10, 9, 18, 12, 18, 11, 22, 13],
+        [10, 23, 7, 6, 11, 8, 5, 11, 20, 9, 26, 18, 6, 7, 10, 7, 18, 24, 7, 20, 13],
+        [19, 25, 8, 17, 10, 26, 17, 10, 8, 8, 28, 7, 7, 9, 9, 8, 7, 8, 11, 7, 13],
+    ],
+    "val": [
+        [21, 9, 19, 20, 8, 6, 7, 20, 6, 10, 30, 5, 10, 19, 7, 5, 9, 21, 7, 5, 13],
+        [],
+        [19, 8, 9, 10, 9, 6, 5, 12, 19, 7, 14, 19, 17, 18, 19, 18, 8, 11, 10, 33, 13, 35],
+        [17, 23, 20, 8, 7, 10, 23, 8, 26, 17, 7, 8, 17, 20, 5, 19, 5, 5, 9, 8, 13],
+    ],
+    "test": [
+        [10, 7, 9, 15, 7, 9, 5, 8, 18, 18, 7, 17, 18, 27, 5, 6, 34, 12, 12, 8, 13, 1],
+        [14, 29, 17, 9, 5, 7, 11, 10, 12, 7, 7, 11, 19, 9, 7, 16, 18, 7, 17, 20, 13],
+        [10, 18, 19, 8, 14, 8, 15, 11, 5, 10, 18, 9, 18, 22, 6, 18, 17, 5, 11, 17, 13],
+        [16, 10, 8, 22, 10, 8, 8, 10, 20, 11, 18, 22, 10, 5, 10, 18, 7, 9, 11, 17, 13],
+    ],
+}
+
+
+def test_token_ids_are_those_of_the_pipeline_before_datasets(corpora, tmp_path):
+    dm = imdb(corpora, tmp_path)
+    dm.setup("fit")
+    assert (
+        len(dm.i2w) == 37
+        and dm.i2w[5:9] == ["movie", "it", "was", "film"]
+        and dm.i2w[-3:] == ["masterpiece", "quokka", "\ufffd"]
+    )
+    for split, expected in IDS_BEFORE.items():
+        assert [dm.datasets[split][i]["input_ids"].tolist() for i in range(4)] == expected, split
+
+
+def test_progress_reaches_a_log_file_not_only_a_terminal(corpora, tmp_path, capfd, caplog):
+    with caplog.at_level(logging.INFO):
+        imdb(corpora, tmp_path).setup("fit")  # pytest's capfd is a file, as under nohup, SLURM or CI
+    err = capfd.readouterr().err
+    assert "tokenising imdb train: 100%" in err and "20/20" in err  # the bar, drawn although not a terminal
+    assert "tokenising imdb train: 20 texts in" in caplog.text  # and each step's log line

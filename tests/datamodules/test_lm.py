@@ -6,10 +6,10 @@ import zipfile
 import pytest
 import torch
 
-from datamodules.grammar import GRAMMAR, ToyGrammarDataModule, generate_text
+from datamodules.encoders import CharEncoder
 from datamodules.lm import IGNORE, BatchNumbers, RandomSlices, Windows
-from datamodules.text import CharEncoder
-from datamodules.text_corpora import Enwik8DataModule, TextFileDataModule, read_bytes
+from datamodules.lm_corpora import Enwik8DataModule, TextFileDataModule, read_bytes
+from datamodules.toy_grammar import GRAMMAR, ToyGrammarDataModule, generate_text
 
 
 def test_a_slice_target_is_its_input_shifted_by_one():

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from datamodules.synthetic import ADJECTIVES, NOUNS, VERBS, IMDbSynthDataModule, XORDataModule
+from datamodules.imdb_synth import ADJECTIVES, NOUNS, VERBS, IMDbSynthDataModule
 from datamodules.vocab import SPECIAL_TOKENS
+from datamodules.xor import XORDataModule
 
 
 def make(cls, **kwargs):

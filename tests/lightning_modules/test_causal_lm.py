@@ -10,7 +10,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import generate as generate_cli
-from datamodules.grammar import ToyGrammarDataModule
+from datamodules.toy_grammar import ToyGrammarDataModule
 from layers.generation import generate, next_token
 from lightning_modules.causal_lm import CausalLM
 

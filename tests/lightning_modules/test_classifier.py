@@ -4,7 +4,7 @@ import lightning as L
 import pytest
 import torch
 
-from datamodules.synthetic import IMDbSynthDataModule
+from datamodules.imdb_synth import IMDbSynthDataModule
 from lightning_modules.classifier import SequenceClassifier
 from lightning_modules.optim import parameter_groups, warmup_decay
 

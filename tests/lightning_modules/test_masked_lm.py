@@ -6,7 +6,7 @@ import lightning as L
 import pytest
 import torch
 
-from datamodules.synthetic import IMDbSynthDataModule
+from datamodules.imdb_synth import IMDbSynthDataModule
 from lightning_modules.classifier import SequenceClassifier, load_mlm_encoder
 from lightning_modules.masked_lm import IGNORE, MaskedLM, mask_inputs
 

@@ -8,8 +8,8 @@ import random
 import torch
 from torch import Tensor
 
+from datamodules.encoders import CharEncoder, TextEncoder
 from datamodules.lm import LanguageModelDataModule
-from datamodules.text import CharEncoder, TextEncoder
 from datamodules.vocab import Vocabulary
 
 
@@ -64,8 +64,20 @@ class ToyGrammarDataModule(LanguageModelDataModule):
     and as many again for test, each from its own seed. The vocabulary is the special tokens and every
     character of the training text."""
 
-    def __init__(self, train_chars: int = 100_000, val_chars: int = 20_000, grammar_seed: int = 0, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        train_chars: int = 100_000,
+        val_chars: int = 20_000,
+        grammar_seed: int = 0,
+        seq_len: int = 128,
+        batch_size: int = 32,
+        batches_per_epoch: int = 500,
+        last_token_batches: int = 1000,
+        eval_batch_size: int | None = None,
+        seed: int | None = None,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(seq_len, batch_size, batches_per_epoch, last_token_batches, eval_batch_size, seed, num_workers)
         if train_chars <= 0 or val_chars <= 0:
             raise ValueError(f"train_chars and val_chars must be positive, got {train_chars} and {val_chars}")
         self.train_chars, self.val_chars, self.grammar_seed = train_chars, val_chars, grammar_seed

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import Tensor
 
-from datamodules.collate import PadCollate
+from datamodules.batching import PadCollate
 from datamodules.vocab import SPECIAL_TOKENS, Vocabulary
 from layers.errors import InputError
 
@@ -52,10 +52,15 @@ class WordTokenizer:
 
     @property
     def name(self) -> str:
-        """Which tokenizer really runs (part of every cache key)."""
-        import spacy
+        """Which tokenizer runs (part of every cache key), read from the installed packages' versions
+        without loading spaCy: a warm start then never pays for it."""
+        from importlib.metadata import version
+        from importlib.util import find_spec
 
-        return f"spacy-{spacy.__version__}-{self.nlp.meta.get('name', 'blank')}"
+        model = "blank"
+        if self.requested != "blank" and find_spec("en_core_web_sm") is not None:
+            model = f"en_core_web_sm-{version('en_core_web_sm')}"
+        return f"spacy-{version('spacy')}-{model}"
 
     def tokenize(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[list[str]]:
         for doc in self.nlp.tokenizer.pipe(texts, batch_size=batch_size):

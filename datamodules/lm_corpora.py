@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from datamodules.encoders import ByteEncoder, CharEncoder, TextEncoder
 from datamodules.lm import LanguageModelDataModule
-from datamodules.text import ByteEncoder, CharEncoder, TextEncoder
 from datamodules.vocab import Vocabulary
 
 
@@ -37,8 +37,18 @@ class Enwik8DataModule(LanguageModelDataModule):
     """enwik8 (Hutter prize; the first 100 MB of a Wikipedia dump) as 256 byte tokens, split 90/5/5 by
     position. `path`: enwik8, enwik8.gz or enwik8.zip, or a prefix of it (as in ../shared/data)."""
 
-    def __init__(self, path: str = "data/enwik8/enwik8_prefix.gz", **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        path: str = "data/enwik8/enwik8_prefix.gz",
+        seq_len: int = 128,
+        batch_size: int = 32,
+        batches_per_epoch: int = 500,
+        last_token_batches: int = 1000,
+        eval_batch_size: int | None = None,
+        seed: int | None = None,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(seq_len, batch_size, batches_per_epoch, last_token_batches, eval_batch_size, seed, num_workers)
         self.path = path
 
     def build_encoder(self) -> TextEncoder:
@@ -53,8 +63,18 @@ class TextFileDataModule(LanguageModelDataModule):
     """Any UTF-8 text file (plain or .gz) at character level, split 90/5/5 by position; the vocabulary is
     the special tokens and the characters of the training part (others become [UNK])."""
 
-    def __init__(self, path: str, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        path: str,
+        seq_len: int = 128,
+        batch_size: int = 32,
+        batches_per_epoch: int = 500,
+        last_token_batches: int = 1000,
+        eval_batch_size: int | None = None,
+        seed: int | None = None,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(seq_len, batch_size, batches_per_epoch, last_token_batches, eval_batch_size, seed, num_workers)
         self.path = path
         self._text: str | None = None
 
