@@ -94,10 +94,17 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Only steps whose metrics reach the logger (every log_every_n_steps) need the norm; Lightning drops a
         # step value it does not write, so computing it at every step costs a pass over the gradients for nothing.
-        if not self.trainer._logger_connector.should_update_logs:
+        if not self._step_is_logged():
             return
         grads = [p.grad for p in self.parameters() if p.grad is not None]
         self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads), batch_size=1)
+
+    def _step_is_logged(self) -> bool:
+        """Whether Lightning writes this optimiser step's values: the rule of its logger connector (every
+        `log_every_n_steps` steps, and the last), from public trainer attributes. global_step counts the steps
+        already taken, so this one is global_step + 1."""
+        every = self.trainer.log_every_n_steps
+        return every > 0 and ((self.trainer.global_step + 1) % every == 0 or self.trainer.should_stop)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         total, count = self._nll(batch)
