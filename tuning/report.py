@@ -79,8 +79,10 @@ def save_plots(study: optuna.Study, settings: StudySettings) -> list[str]:
             except (ValueError, RuntimeError) as err:  # e.g. importances need two finished trials
                 log.warning("no %s: %s", filename, err)
                 continue
-        figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure  # slice: one axes per parameter
-        figure.tight_layout()
+            figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure  # slice: one axes per parameter
+            if filename == "parallel_coordinate.png":  # one vertical axis per parameter: room for each
+                figure.set_size_inches(max(6.4, 1.6 * len(study.best_params) + 2), 5.5)
+            figure.tight_layout()  # warns that parallel coordinates' colour bar does not fit: it still draws
         figure.savefig(settings.study_dir / filename, dpi=120)
         matplotlib.pyplot.close(figure)
         written.append(filename)

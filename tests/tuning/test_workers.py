@@ -187,6 +187,6 @@ def test_a_study_of_two_process_ddp_trials_prunes_on_every_rank(tmp_path):
     assert trials[1].params[LR] == 1e-9 and len(trials[1].intermediate_values) < 4
     assert trials[0].value > 0.9 and len(param_sets(trials)) == 3
     saved = yaml.safe_load((Path(trials[0].user_attrs["run_dir"]) / "config.yaml").read_text())
-    assert saved["trainer"]["devices"] == 2 and saved["trainer"]["strategy"] == "ddp"
+    assert str(saved["trainer"]["devices"]) == "2" and saved["trainer"]["strategy"] == "ddp"
     # rank 1 of every trial is a relaunched tuning.distributed_trial, and it exits cleanly when pruned
     assert result.stderr.count("GLOBAL_RANK: 1, MEMBER: 2/2") == 3 and "Trial 1 pruned" in result.stderr
