@@ -13,9 +13,7 @@ and predict with a run's checkpoint write into its test/, validate/ or predict/ 
 line (exit status 2); `pip install .` also installs this command as `lab-train`.
 """
 
-from lightning_modules.allocator import tune_allocator
-from lightning_modules.cli import main
+from lightning_modules.cli import run
 
 if __name__ == "__main__":
-    tune_allocator()  # large tensors stay on the heap (lightning_modules/allocator.py)
-    main()
+    run()  # the allocation policy (lightning_modules/allocator.py), then the CLI

@@ -31,6 +31,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from datamodules.contract import require_text_data
 from layers.errors import InputError, MissingInputError
+from lightning_modules.allocator import tune_allocator
 from lightning_modules.callbacks import (
     HParamsSummary,
     LearningRateLogging,
@@ -261,3 +262,11 @@ def main(args: list[str] | None = None) -> None:
     """Run the CLI; input errors end in one line on stderr and exit status 2 (LAB_DEBUG=1: traceback)."""
     with input_errors_in_one_line():
         LabCLI(args=args)
+
+
+def run() -> None:
+    """The program behind `python train.py` and the `lab-train` command: the process's allocation policy first
+    (lightning_modules/allocator.py; a program's choice, so not in main(), which tests call in-process), then
+    main()."""
+    tune_allocator()
+    main()

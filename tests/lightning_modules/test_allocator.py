@@ -5,10 +5,12 @@ import os
 import platform
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
-from lightning_modules import allocator
+from lightning_modules import allocator, cli
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
@@ -75,3 +77,17 @@ def test_no_op_off_glibc(monkeypatch):
     for name in allocator.USER_POLICY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     assert allocator.tune_allocator() == {}
+
+
+def test_train_py_and_the_lab_train_command_set_the_policy_before_the_cli(monkeypatch):
+    """Both ways of running the training program (python train.py, the installed lab-train) go through
+    cli.run, which sets the allocation policy first; cli.main, which tests call in-process, does not."""
+    root = Path(__file__).resolve().parents[2]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["lab-train"] == "lightning_modules.cli:run"
+    assert "run()" in (root / "train.py").read_text()
+    calls = []
+    monkeypatch.setattr(cli, "tune_allocator", lambda: calls.append("allocator"))
+    monkeypatch.setattr(cli, "main", lambda: calls.append("main"))
+    cli.run()
+    assert calls == ["allocator", "main"]
