@@ -53,7 +53,9 @@ def read_checkpoint(path: str | Path, weights_only: bool = True) -> dict[str, An
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive whose directory is at its very end
         raise InputError(f"{path} is not a PyTorch checkpoint: the file is truncated or was not written by torch.save")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only)
+        # mmap: tensors are mapped, not read, so checking a file (the CLI does before Lightning loads it again)
+        # costs its index, not its size; they are read from the file when used.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only, mmap=True)
     except pickle.UnpicklingError as err:
         raise InputError(
             f"{path} holds Python objects that loading with weights_only=True refuses "
