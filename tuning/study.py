@@ -17,7 +17,6 @@ A study is shared by every process that opens it (resumes, parallel workers, mac
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -28,15 +27,11 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import optuna
-import sqlalchemy
-from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
@@ -44,19 +39,16 @@ from lightning_modules.cli import ConfigError, LabCLI, parse_config
 from tuning.report import write_outputs
 from tuning.search_space import SearchSpaceError
 from tuning.settings import StudyError, StudySettings
+from tuning.storage import RETRY, creation_lock, open_storage
 
-__all__ = ["StudyError", "StudySettings", "build_study", "open_storage", "run_study", "validate"]
+__all__ = ["StudyError", "StudySettings", "build_study", "run_study", "validate"]
 
 ROOT = Path(__file__).resolve().parents[1]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILURES_IN_A_ROW = 3
-SCHEMA_ATTEMPTS = 3  # PostgreSQL: two workers creating the tables at once collide; the loser tries again
 MAX_DUPLICATES_IN_A_ROW = 20  # draws that all repeat earlier trials: the sampler has nothing new to offer
 WAIT_SECONDS = 2.0  # between looks at the others' running trials when the study's total is in sight
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
-with warnings.catch_warnings():  # marked experimental
-    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-    RETRY = RetryHeartbeatStaleTrialCallback(max_retry=1)
 log = logging.getLogger("tune")
 # Trials get their arguments explicitly and tune.py leaves sys.argv alone (DDP ranks re-run command lines), so
 # LightningCLI's warning about "both args and sys.argv" is expected here, once per trial: not shown.
@@ -98,58 +90,6 @@ def is_distributed(trainer: Any) -> bool:
     several = (isinstance(devices, int) and devices > 1) or (isinstance(devices, (list, tuple)) and len(devices) > 1)
     several |= isinstance(devices, str) and devices.isdigit() and int(devices) > 1
     return several or int(trainer.get("num_nodes") or 1) > 1 or "ddp" in strategy or "fsdp" in strategy
-
-
-def is_journal(url: str) -> bool:
-    return url.startswith("journal:") or url.endswith((".log", ".journal"))
-
-
-def open_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorage:
-    """An RDB URL (sqlite:///…, postgresql://…) with heartbeats, so the trial of a killed process is failed
-    and retried; or journal:PATH / a *.log file for Optuna's journal file (no heartbeats: Optuna offers them
-    on RDB storages only)."""
-    try:
-        if is_journal(url):
-            path = Path(url.removeprefix("journal:"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(str(path)))
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-        beat = {"heartbeat_interval": 30, "grace_period": 120, "heartbeat_stale_trial_callback": RETRY}
-        for attempt in range(SCHEMA_ATTEMPTS):
-            try:
-                with warnings.catch_warnings():  # heartbeats are marked experimental
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    return RDBStorage(driver_url(url), engine_kwargs=engine_kwargs, **(beat if heartbeat else {}))
-            except sqlalchemy.exc.IntegrityError:  # another worker created the same tables at the same moment
-                if attempt == SCHEMA_ATTEMPTS - 1:
-                    raise
-                time.sleep(1.0 + attempt)
-    except Exception as err:  # sqlalchemy, driver import and OS errors all mean "cannot use this storage"
-        raise StudyError(f"cannot open storage {url!r}: {str(err).splitlines()[0]}") from err
-
-
-def driver_url(url: str) -> str:
-    """postgresql://… with the driver in requirements.txt (psycopg 3; SQLAlchemy's default is psycopg2)."""
-    return "postgresql+psycopg://" + url.removeprefix("postgresql://") if url.startswith("postgresql://") else url
-
-
-@contextlib.contextmanager
-def creation_lock(url: str) -> Iterator[None]:
-    """An exclusive lock beside a local SQLite file while its schema and study are created (other storages
-    handle concurrent creation themselves)."""
-    if not url.startswith("sqlite:///"):
-        yield
-        return
-    path = Path(url.removeprefix("sqlite:///"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def machine() -> str:

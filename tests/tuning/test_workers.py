@@ -18,7 +18,8 @@ import tune
 from tests.tuning.postgres import find_binary, postgres_server
 from tuning.search_space import SearchSpace
 from tuning.settings import StudySettings
-from tuning.study import FINISHED, Worker, build_study, open_storage, run_study
+from tuning.storage import open_storage
+from tuning.study import FINISHED, Worker, build_study, run_study
 
 ROOT = Path(__file__).resolve().parents[2]
 XOR = ROOT / "configs/xor/attention.yaml"
