@@ -1,4 +1,5 @@
-"""An Optuna study whose trials are train.py runs: validation, storage, workers, the objective, the loop.
+"""An Optuna study whose trials are train.py runs: validation, workers, the objective, the loop (its storage:
+tuning/storage.py).
 
 A study is shared by every process that opens it (resumes, parallel workers, machines on one PostgreSQL URL):
 - each process samples with its own seed, derived from --seed and a token of the process, and records both in
