@@ -1,0 +1,90 @@
+"""RunCosts: every CLI run logs its training and evaluation wall-clock, peak memory and trainable parameters."""
+
+import json
+import resource
+import time
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lightning_modules.cli import LabCLI
+from lightning_modules.run_costs import EVAL_SECONDS, PEAK_MEMORY_MB, TRAIN_SECONDS, TRAINABLE_PARAMS, RunCosts
+
+ROOT = Path(__file__).resolve().parents[2]
+XOR = str(ROOT / "configs/xor/transformer.yaml")
+SMALL = ["--data.init_args.train_size", "256", "--data.init_args.val_size", "128",
+         "--data.init_args.test_size", "64", "--trainer.enable_progress_bar", "false"]  # fmt: skip
+TRAIN_SLEEP, VAL_SLEEP, EXTRA_MB = 0.3, 0.4, 64
+
+
+def resident_mb() -> float:
+    """The process's current resident set size in MB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+class KnownCosts(Callback):
+    """Makes the costs known: sleeps in the first training batch of each epoch and in the first batch of each
+    validation, and in the first training batch holds a tensor that takes the resident memory EXTRA_MB above
+    the process's peak before the fit."""
+
+    def __init__(self) -> None:
+        self.peak_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.held = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch_idx == 0:
+            time.sleep(TRAIN_SLEEP)
+        if self.held is None:
+            megabytes = max(self.peak_before_mb - resident_mb(), 0) + EXTRA_MB  # at most EXTRA_MB above an earlier peak
+            self.held = torch.ones(int(megabytes * 2**20) // 4)  # written, so resident
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.held = None
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            time.sleep(VAL_SLEEP)
+
+
+def scalars(run_dir: str) -> dict[str, list[tuple[int, float]]]:
+    events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_a_cli_run_logs_its_costs_with_the_values_they_had(cli_in_tmp_path):
+    known = json.dumps([{"class_path": f"{__name__}.KnownCosts"}])
+    started = time.perf_counter()
+    cli = LabCLI(args=["fit", "--config", XOR, *SMALL, "--trainer.max_epochs", "2", "--trainer.callbacks", known])
+    wall = time.perf_counter() - started
+    logged = scalars(cli.trainer.log_dir)
+    known_costs = next(c for c in cli.trainer.callbacks if isinstance(c, KnownCosts))
+
+    expected_params = sum(p.numel() for p in cli.model.parameters() if p.requires_grad)
+    assert [v for _, v in logged[TRAINABLE_PARAMS]] == [expected_params]
+
+    evals = [v for _, v in logged[EVAL_SECONDS]]
+    assert len(evals) == 2 and all(v >= VAL_SLEEP for v in evals), evals  # two epochs; the sanity check left out
+
+    train = [v for _, v in logged[TRAIN_SECONDS]]
+    assert all(a < b for a, b in pairwise(train)), train
+    assert train[-1] >= 2 * TRAIN_SLEEP
+    assert train[-1] + sum(evals) <= wall  # validation is not training time: both fit in the fit's wall-clock
+    assert [s for s, _ in logged[TRAIN_SECONDS]][-1] == cli.trainer.global_step
+
+    peaks = [v for _, v in logged[PEAK_MEMORY_MB]]
+    assert peaks[-1] >= known_costs.peak_before_mb + EXTRA_MB
+    assert peaks[-1] <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_a_resumed_run_continues_the_training_seconds_of_its_checkpoint():
+    costs = RunCosts()
+    costs.load_state_dict({"train_seconds": 12.5})
+    assert costs.state_dict() == {"train_seconds": pytest.approx(12.5)}
