@@ -15,6 +15,7 @@ trainer receives them (TensorBoard, CSV, …), on the global rank zero only, at 
   the allocator's working set exist, and the one-off allocations of the first steps are left out (steady state).
   On a CPU, the peak resident set size of the process (`ru_maxrss`), which cannot be reset: it includes
   everything the process loaded, data and libraries too.
+- `cost/on_cuda`: 1 when peak_memory_mb is CUDA memory, 0 when it is the resident set; logged at fit start.
 
 Timing is per process and uses the wall clock (time.perf_counter), so under DDP rank zero's figures are logged.
 """
@@ -35,7 +36,8 @@ TRAINABLE_PARAMS = "cost/trainable_params"
 TRAIN_SECONDS = "cost/train_seconds"
 EVAL_SECONDS = "cost/eval_seconds"
 PEAK_MEMORY_MB = "cost/peak_memory_mb"
-COST_TAGS = (TRAINABLE_PARAMS, TRAIN_SECONDS, EVAL_SECONDS, PEAK_MEMORY_MB)
+ON_CUDA = "cost/on_cuda"
+COST_TAGS = (TRAINABLE_PARAMS, TRAIN_SECONDS, EVAL_SECONDS, PEAK_MEMORY_MB, ON_CUDA)
 
 
 def trainable_parameters(module: torch.nn.Module) -> int:
@@ -109,6 +111,7 @@ class RunCosts(Callback):
             self._log(trainer, {TRAINABLE_PARAMS: float(count)})
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._log(trainer, {ON_CUDA: float(pl_module.device.type == "cuda")})
         self._log_trainable_if_changed(trainer, pl_module)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_modules.cli import LabCLI
-from lightning_modules.run_costs import EVAL_SECONDS, PEAK_MEMORY_MB, TRAIN_SECONDS, TRAINABLE_PARAMS, RunCosts
+from lightning_modules.run_costs import EVAL_SECONDS, ON_CUDA, PEAK_MEMORY_MB, TRAIN_SECONDS, TRAINABLE_PARAMS, RunCosts
 
 ROOT = Path(__file__).resolve().parents[2]
 XOR = str(ROOT / "configs/xor/transformer.yaml")
@@ -79,6 +79,7 @@ def test_a_cli_run_logs_its_costs_with_the_values_they_had(cli_in_tmp_path):
     assert train[-1] + sum(evals) <= wall  # validation is not training time: both fit in the fit's wall-clock
     assert [s for s, _ in logged[TRAIN_SECONDS]][-1] == cli.trainer.global_step
 
+    assert [v for _, v in logged[ON_CUDA]] == [0.0]  # the resident set: this run is on the CPU
     peaks = [v for _, v in logged[PEAK_MEMORY_MB]]
     assert peaks[-1] >= known_costs.peak_before_mb + EXTRA_MB
     assert peaks[-1] <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
