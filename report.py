@@ -273,9 +273,11 @@ over the epoch while the weights changed). **best val acc (step)**: the highest 
 validation, not the last, and the global step it was logged at; the row with the best one is in bold.
 **training time**: training wall-clock of the whole run, validation passes and the sanity check left out
 (`cost/train_seconds`). **eval time**: the wall-clock of one pass over the validation split (`cost/eval_seconds`,
-the median pass of the run). **peak memory**: `GPU` is the steady-state peak of `torch.cuda.max_memory_allocated`
+the median pass of the run), with what the model does at the end of a validation (metrics, logged figures).
+**peak memory**: `GPU` is the steady-state peak of `torch.cuda.max_memory_allocated`
 (reset after the first training batches); `RSS` is the peak resident set size of the CPU process, everything it
-loaded included (`cost/peak_memory_mb`)."""
+loaded included (`cost/peak_memory_mb`); `?`, a run that did not log which (`cost/on_cuda`). Under DDP, rank zero's
+figures."""
 
 
 def slug(name: str) -> str:
