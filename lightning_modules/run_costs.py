@@ -4,8 +4,8 @@ report.py reads these scalars from the run's logs, so a report never re-runs any
 trainer receives them (TensorBoard, CSV, …), on the global rank zero only, at the trainer's global step:
 
 - `cost/trainable_params`: the number of parameters with requires_grad, at fit start; logged again at the start
-  of an epoch where it changed (a frozen encoder unfrozen after the first epoch), so the last value is what the
-  rest of the run trained.
+  or end of an epoch where it changed (a frozen encoder unfrozen after the first epoch, by a callback or by the
+  model's own hooks, which run after the callbacks'), so the last value is what the rest of the run trained.
 - `cost/train_seconds`: training wall-clock so far, from the start of training (after the sanity check) with
   every validation pass left out; logged at each validation end and each training epoch end, so its last value is
   the run's total. A resumed run continues the count of its checkpoint.
@@ -142,6 +142,7 @@ class RunCosts(Callback):
             self._training.start()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._log_trainable_if_changed(trainer, pl_module)
         self._log_progress(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
