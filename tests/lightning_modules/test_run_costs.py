@@ -108,3 +108,32 @@ def test_a_resumed_run_continues_the_training_seconds_of_its_checkpoint():
     costs = RunCosts()
     costs.load_state_dict({"train_seconds": 12.5})
     assert costs.state_dict() == {"train_seconds": pytest.approx(12.5)}
+
+
+class CudaAllocations(Callback):
+    """A 1 GiB tensor freed within the first training batch (before the steady state), then from the second
+    epoch on a 256 MiB tensor held to the epoch's end."""
+
+    def __init__(self) -> None:
+        self.held = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == 1:
+            torch.ones(2**28, device=pl_module.device)  # 1 GiB of float32, freed at once
+        if trainer.current_epoch == 1 and self.held is None:
+            self.held = torch.ones(2**26, device=pl_module.device)  # 256 MiB
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.held = None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_gpu_the_peak_is_the_steady_state_cuda_memory(cli_in_tmp_path):
+    allocations = json.dumps([{"class_path": f"{__name__}.CudaAllocations"}])
+    cli = LabCLI(args=["fit", "--config", XOR, *SMALL, "--trainer.max_epochs", "2", "--trainer.accelerator", "gpu",
+                       "--trainer.devices", "1", "--trainer.callbacks", allocations])  # fmt: skip
+    logged = scalars(cli.trainer.log_dir)
+    assert [v for _, v in logged[ON_CUDA]] == [1.0]
+    peak = max(v for _, v in logged[PEAK_MEMORY_MB])
+    assert 256 <= peak < 1024  # the held tensor counts; the one of the first batch (before the reset) does not
