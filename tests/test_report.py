@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
 import report
@@ -57,7 +58,9 @@ def test_the_report_tabulates_what_the_runs_logged(runs, tmp_path, capsys):
     best_val = {}
     for row in rows:
         name = row[1].strip("*`")
-        logged = report.read_scalars(runs[name])
+        events = EventAccumulator(str(runs[name]), size_guidance={"scalars": 0})  # read apart from report.py
+        events.Reload()
+        logged = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
         values = {tag: [v for _, v in points] for tag, points in logged.items()}
         cells = [cell.strip("*") for cell in row]
         assert cells[2].startswith("SequenceClassifier(encoder=")
@@ -117,6 +120,25 @@ def fake_run(folder: Path, tags: list[str]) -> Path:
             writer.add_scalar(tag, 1.0 / (step + 1), step * 10)
     writer.close()
     return folder
+
+
+def test_the_best_validation_is_the_best_of_all_not_the_last(tmp_path):
+    folder = tmp_path / "runs/compare/exp1/version_0"
+    writer = SummaryWriter(str(folder))
+    for step, (acc, seconds) in enumerate(zip([0.6, 0.9, 0.7], [3.0, 1.0, 2.0], strict=True), start=1):
+        for tag, value in {"val/acc": acc, "train/acc": acc - 0.1, EVAL_SECONDS: seconds, TRAIN_SECONDS: 10.0 * step,
+                           PEAK_MEMORY_MB: 100.0 * step, TRAINABLE_PARAMS: 1234.0}.items():  # fmt: skip
+            writer.add_scalar(tag, value, 10 * step)
+    writer.close()
+    run = report.load_run(folder, needs_costs=True)
+    report.name_runs([run])
+    header, row = table(report.markdown_table([report.table_row(run)]))
+    cells = dict(zip(header, (cell.strip("*") for cell in row), strict=True))
+    assert cells["best val acc (step)"] == "0.9000 (20)"
+    assert cells["best train acc"] == "0.8000"
+    assert cells["eval time"] == "2.00 s"  # the median pass
+    assert (cells["training time"], cells["peak memory"], cells["trainable params"]) == ("30.0 s", "300 MB ?", "1,234")
+    assert cells["architecture"] == "(no config.yaml)"
 
 
 def test_metrics_mode_draws_the_named_scalars_of_any_run(tmp_path, capsys):
