@@ -49,12 +49,14 @@ PANELS = {
     "step": (
         ("training loss", ("train/loss_step", "train/loss", "train/loss_epoch")),
         ("validation loss", ("val/loss",)),
-        ("validation accuracy", ("val/acc", "val/bpc")),
+        ("validation accuracy", ("val/acc",)),
+        ("validation bits per character", ("val/bpc",)),  # language models
     ),
     "epoch": (
         ("training loss", ("train/loss_epoch", "train/loss")),
         ("validation loss", ("val/loss",)),
-        ("validation accuracy", ("val/acc", "val/bpc")),
+        ("validation accuracy", ("val/acc",)),
+        ("validation bits per character", ("val/bpc",)),  # language models
     ),
 }
 # Config keys that describe an architecture (matched as parts of the key); others (optimiser, data sizes) do not.

@@ -141,6 +141,22 @@ def test_the_best_validation_is_the_best_of_all_not_the_last(tmp_path):
     assert cells["architecture"] == "(no config.yaml)"
 
 
+def test_a_language_model_run_gets_its_bpc_curve_and_no_accuracy(tmp_path):
+    costs = [TRAINABLE_PARAMS, TRAIN_SECONDS, EVAL_SECONDS, PEAK_MEMORY_MB]
+    folder = fake_run(tmp_path / "runs/toy_lm/transformer/version_0", ["train/loss", "val/loss", "val/bpc", *costs])
+    run = report.load_run(folder, needs_costs=True)
+    report.name_runs([run])
+    panels = report.curve_tags([run], "step")
+    assert [(title, tags[run.name]) for title, tags in panels] == [
+        ("training loss", "train/loss"),
+        ("validation loss", "val/loss"),
+        ("validation bits per character", "val/bpc"),
+    ]
+    report.main([str(folder), "--out", str(tmp_path / "out")])
+    header, row = table((tmp_path / "out/report.md").read_text())
+    assert row[header.index("best val acc (step)")] == "—" and not row[1].startswith("**")
+
+
 def test_metrics_mode_draws_the_named_scalars_of_any_run(tmp_path, capsys):
     lm = fake_run(tmp_path / "toy_lm/transformer/version_0", ["train/loss", "val/bpc", "train/grad_norm", "epoch"])
     clf = fake_run(tmp_path / "imdb/baseline/version_0", ["train/loss_epoch", "val/loss", "val/acc"])
