@@ -6,7 +6,8 @@ What it adds to LightningCLI:
   (TensorBoard by default, CSVLogger or any logger with `save_dir`, `name` and `version`);
 - callbacks every run uses, each a top-level key that `--print_config` shows: `checkpoint` (ModelCheckpoint:
   best by `checkpoint.monitor`, and last), `random_state` (exact resumption), `hparams_summary`, `lr_monitor`,
-  `remove_failed_run`, `loadable_hparams`, `prediction_writer`; checkpoints are written atomically
+  `remove_failed_run`, `loadable_hparams`, `prediction_writer`, `run_costs` (timings, memory and trainable
+  parameters as `cost/*` scalars, which report.py reads); checkpoints are written atomically
   (`trainer.plugins`: AtomicCheckpointIO);
 - `--ckpt_path last` / `--ckpt_path best` find the newest run of the experiment: `fit` continues in its folder,
   `test`/`validate`/`predict` with a checkpoint of a run write into that run's `test/`, `validate/` or
@@ -43,6 +44,7 @@ from lightning_modules.callbacks import (
 )
 from lightning_modules.checkpoints import find_checkpoint, read_checkpoint, run_folder_of
 from lightning_modules.one_line_errors import input_errors_in_one_line, one_line
+from lightning_modules.run_costs import RunCosts
 
 RUNS_DIR = "runs"
 AUTO_NAME = "auto"  # the logger name that means "derive it from the config file's path"
@@ -55,6 +57,7 @@ ALWAYS_ON_CALLBACKS = {
     "remove_failed_run": RemoveFailedRun,
     "loadable_hparams": LoadableHyperparameters,
     "prediction_writer": PredictionWriter,
+    "run_costs": RunCosts,
 }
 EVALUATIONS = ("validate", "test", "predict")
 
