@@ -25,7 +25,9 @@ def ids(dm, split):
 
 def strings_only(hash_or_update):
     """Hasher.hash/update that lets strings and short lists of them through (the builder hashes its folder
-    name, `with_format` its column names: cheap) and fails on anything else: a transform, its state, an index list."""
+    name, `with_format` its column names: cheap) and fails on anything else: a transform, its state, an index list.
+    `datasets` catches a failed hash and uses a random fingerprint instead, so a forbidden hash shows as a cache
+    miss on the second run (the tokeniser runs again): the pipeline before explicit fingerprints fails so."""
 
     def checked(self, value):
         strings = [value] if isinstance(value, str) else value if isinstance(value, list | tuple) else [None]
