@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.batching import BucketBatchSampler, EpochShuffleSampler, TokenDataset, global_seed
 from datamodules.contract import TextData
-from datamodules.preparation import column
+from datamodules.preparation import chained, column
 from datamodules.readers import read_texts
 from layers.errors import InputError
 
@@ -66,7 +66,8 @@ class ClassificationDataModule(TextData, L.LightningDataModule):
         """Datasets of input_ids, length and label, read as torch tensors in the batch contract's names."""
         for split, dataset in encoded.items():
             self.lengths[split] = column(dataset, "length")
-            torch_rows = dataset.rename_column("label", "labels").with_format("torch", columns=["input_ids", "labels"])
+            renamed = dataset.rename_column("label", "labels", new_fingerprint=chained(dataset, "rename", {}))
+            torch_rows = renamed.with_format("torch", columns=["input_ids", "labels"])
             self.datasets[split] = torch_rows
 
     def serve_generated(

@@ -5,11 +5,14 @@
 2. `tokenise` / `encode`: `Dataset.map(batched=True, num_proc=…)`, one process per core for spaCy.
 3. `cached_encoder`: the encoder fitted on the training split (vocabulary or WordPiece), kept as JSON.
 
-Every step is cached under `cache_dir` by `datasets` itself: a map's result is an Arrow file named by the
-fingerprint of its input and of the transform's settings (`Tokenise` and `Encode` pickle to exactly the
-settings that change their result), so a second run reads no review and calls no tokeniser, and a changed
-setting makes a new file. `datasets` writes each file under a temporary name and moves it into place, and
-so does `cached_encoder`: an interrupted run leaves nothing half-written.
+Every step is cached under `cache_dir` by `datasets` itself: a step's result is an Arrow file named by its
+fingerprint, which `chained` computes from the input's fingerprint and the step's settings (the source's
+path/size/mtime, the carve's size and seed, the tokeniser's settings, a digest of the encoder's state), so a
+second run reads no review and calls no tokeniser, and a changed setting makes a new file. Every
+fingerprint is given explicitly (`new_fingerprint=`): left to itself, `datasets` would dill-pickle each
+transform (the 20k-word vocabulary, on every split) and each index list to hash them, on every run.
+`datasets` writes each file under a temporary name and moves it into place, and so does `cached_encoder`:
+an interrupted run leaves nothing half-written.
 
 Hand-written, and why:
 - the readers (datamodules/readers.py): the corpora's formats (pos/neg labels, 1/2 labels, `<label> <text>`
@@ -56,6 +59,12 @@ def default_num_proc() -> int:
 
 def digest(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def chained(parent: Dataset, step: str, settings: dict[str, Any]) -> str:
+    """The fingerprint of `step` under `settings` applied to `parent`: a digest of small data, computed in
+    microseconds (Dataset keeps its fingerprint in `_fingerprint`; datasets has no public getter)."""
+    return digest({"parent": parent._fingerprint, "step": step, **settings})
 
 
 def fingerprint(path: Path) -> dict[str, Any]:
@@ -133,15 +142,22 @@ def carve_validation(train: Dataset, val_size: int, seed: int) -> tuple[Dataset,
     if not 0 < val_size < len(train):
         raise InputError(f"val_size={val_size} must be between 1 and the {len(train)} training examples")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed)).tolist()
-    return train.select(order[val_size:]), train.select(order[:val_size])
+    settings = {"val_size": val_size, "seed": seed}
+    return (
+        train.select(order[val_size:], new_fingerprint=chained(train, "carve train", settings)),
+        train.select(order[:val_size], new_fingerprint=chained(train, "carve val", settings)),
+    )
 
 
-def _map(dataset: Dataset, transform: Callable, num_proc: int, desc: str, remove: list[str]) -> Dataset:
+def _map(dataset: Dataset, transform: Tokenise | Encode, num_proc: int, desc: str, remove: list[str]) -> Dataset:
     processes = max(1, min(num_proc, len(dataset) // ROWS_PER_PROCESS))
     start = time.time()
-    result = dataset.map(transform, batched=True, num_proc=processes if processes > 1 else None, desc=desc)
+    step = chained(dataset, type(transform).__name__, {"transform": transform.digest})
+    num_proc = processes if processes > 1 else None
+    result = dataset.map(transform, batched=True, num_proc=num_proc, desc=desc, new_fingerprint=step)
     rank_zero_info(f"{desc}: {len(dataset)} texts in {time.time() - start:.1f} s ({processes} process(es), or cached)")
-    return result.remove_columns([c for c in remove if c in result.column_names])
+    dropped = [c for c in remove if c in result.column_names]
+    return result.remove_columns(dropped, new_fingerprint=chained(result, "remove", {"columns": dropped}))
 
 
 class Tokenise:
@@ -152,12 +168,13 @@ class Tokenise:
         self.lower, self.strip_html, self.tokenizer = lower, strip_html, tokenizer
         encoder = self.encoder()
         self.resolved = "whitespace" if encoder.tokenizer is None else encoder.tokenizer.name  # spaCy version, model
+        self.digest = digest(self.__getstate__())
 
     def encoder(self) -> WordEncoder:
         return WordEncoder(Vocabulary(), self.lower, self.strip_html, self.tokenizer)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_encoder"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_encoder", "digest")}
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         if "_encoder" not in self.__dict__:
@@ -166,13 +183,15 @@ class Tokenise:
 
 
 class Encode:
-    """Batch of word tokens or texts → ids under an encoder's state (its vocabulary or tokenizer JSON)."""
+    """Batch of word tokens or texts → ids under an encoder's state (its vocabulary or tokenizer JSON).
+    `digest` (of the whole state, one pass) names what it computes in every fingerprint."""
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.state = state
+        self.digest = digest(state)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"state": self.state}
+        return {"state": self.state, "digest": self.digest}
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         if "_encoder" not in self.__dict__:
@@ -189,11 +208,11 @@ def tokenise(dataset: Dataset, transform: Tokenise, num_proc: int, desc: str) ->
     return _map(dataset, transform, num_proc, desc, remove=[])
 
 
-def encode(dataset: Dataset, state: dict[str, Any], num_proc: int, desc: str) -> Dataset:
+def encode(dataset: Dataset, transform: Encode, num_proc: int, desc: str) -> Dataset:
     """Ids and lengths; the result keeps only input_ids, length and label. Sub-word tokenizers run their own
-    threads on every core, so they get one process."""
-    processes = 1 if state["kind"] == SubwordEncoder.kind else num_proc
-    return _map(dataset, Encode(state), processes, desc, remove=["text", "tokens"])
+    threads on every core, so they get one process. One `Encode` serves every split (its digest is computed once)."""
+    processes = 1 if transform.state["kind"] == SubwordEncoder.kind else num_proc
+    return _map(dataset, transform, processes, desc, remove=["text", "tokens"])
 
 
 def cached_encoder(path: Path, fit: Callable[[], TextEncoder]) -> TextEncoder:
@@ -268,8 +287,8 @@ class WordPipeline:
         return cached_encoder(path, fit)
 
     def encode(self, raw: dict[str, Dataset], encoder: TextEncoder) -> dict[str, Dataset]:
-        state = encoder.state_dict()
+        transform = Encode(encoder.state_dict())
         return {
-            split: encode(self.tokens(ds, split), state, self.num_proc, f"ids of {self.corpus} {split}")
+            split: encode(self.tokens(ds, split), transform, self.num_proc, f"ids of {self.corpus} {split}")
             for split, ds in raw.items()
         }

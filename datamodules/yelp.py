@@ -16,7 +16,15 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from datamodules.classification import ClassificationDataModule
 from datamodules.encoders import SubwordEncoder, TextEncoder
-from datamodules.preparation import cached_encoder, carve_validation, digest, encode, fingerprint, read_splits
+from datamodules.preparation import (
+    Encode,
+    cached_encoder,
+    carve_validation,
+    digest,
+    encode,
+    fingerprint,
+    read_splits,
+)
 from datamodules.readers import Split, read_hub, read_labelled_file
 from datamodules.vocab import SPECIAL_TOKENS
 from layers.errors import InputError, MissingInputError
@@ -138,8 +146,8 @@ class YelpPolarityDataModule(ClassificationDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if not self.datasets:
-            state = self.text_encoder.state_dict()
-            self.serve({split: encode(ds, state, 1, f"ids of yelp {split}") for split, ds in self.raw().items()})
+            ids = Encode(self.text_encoder.state_dict())
+            self.serve({split: encode(ds, ids, 1, f"ids of yelp {split}") for split, ds in self.raw().items()})
         self.setup_predict(stage)
         log_dir = self.trainer.log_dir if self.trainer is not None else None
         if log_dir:  # the tokenizer beside the run, for anyone who wants to reuse it
