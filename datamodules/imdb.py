@@ -34,12 +34,17 @@ from layers.errors import InputError, MissingInputError
 
 
 def load_tokenizer(name_or_dir: str) -> tokenizers.Tokenizer:
-    """The fast tokenizer behind AutoTokenizer.from_pretrained(name_or_dir), or one line saying why not."""
+    """The fast tokenizer behind AutoTokenizer.from_pretrained(name_or_dir), or one line saying why not (a
+    folder that is not a tokenizer; a name neither cached nor reachable, said in seconds: layers/hub.py)."""
     from transformers import AutoTokenizer
 
+    from layers.hub import load_pretrained
+
     try:
-        return AutoTokenizer.from_pretrained(name_or_dir).backend_tokenizer
+        return load_pretrained(AutoTokenizer, name_or_dir, required_file="tokenizer_config.json").backend_tokenizer
     except (OSError, ValueError) as err:
+        if isinstance(err, InputError):
+            raise InputError(f"pretrained_tokenizer: {err}") from err
         raise InputError(
             f"pretrained_tokenizer {name_or_dir!r} cannot be loaded ({str(err).strip().splitlines()[0]}): give a "
             "folder written by save_pretrained, or a hub name while online"

@@ -1,4 +1,4 @@
-"""Hugging Face models by hub name or local folder, or one line saying why not, in seconds.
+"""Hugging Face models (and tokenizers) by hub name or local folder, or one line saying why not, in seconds.
 
 `from_pretrained` alone turns three user mistakes into slow or unreadable failures: a folder that is not a
 saved model (a stack trace about config.json), a hub name while offline (about 45 s of retries, then a
@@ -38,15 +38,16 @@ def hub_reachable(timeout_s: float = HUB_TIMEOUT_S) -> bool:
     return True
 
 
-def check_model_folder(folder: Path, model_types: tuple[str, ...] | None) -> None:
+def check_model_folder(folder: Path, model_types: tuple[str, ...] | None, required_file: str = "config.json") -> None:
+    what = "tokenizer" if "tokenizer" in required_file else "model"
     if not folder.exists():
-        raise MissingInputError(f"{folder}: no such model folder")
-    config = folder / "config.json"
-    if not folder.is_dir() or not config.is_file():
+        raise MissingInputError(f"{folder}: no such {what} folder")
+    if not folder.is_dir() or not (folder / required_file).is_file():
         raise InputError(
-            f"{folder} is not a saved Hugging Face model (no config.json): give a folder written by "
+            f"{folder} is not a saved Hugging Face {what} (no {required_file}): give a folder written by "
             "save_pretrained, or a hub name"
         )
+    config = folder / "config.json"
     if model_types is not None:
         import json
 
@@ -55,13 +56,20 @@ def check_model_folder(folder: Path, model_types: tuple[str, ...] | None) -> Non
             raise InputError(f"{folder} holds a {model_type!r} model; this needs one of {', '.join(model_types)}")
 
 
-def load_pretrained(model_class: Any, name_or_dir: str, model_types: tuple[str, ...] | None = None, **kwargs: Any):
+def load_pretrained(
+    model_class: Any,
+    name_or_dir: str,
+    model_types: tuple[str, ...] | None = None,
+    required_file: str = "config.json",
+    **kwargs: Any,
+):
     """`model_class.from_pretrained(name_or_dir, **kwargs)`, with the failures above as one-line InputErrors.
 
-    model_types: the `config.model_type` values accepted (None: any).
+    model_types: the `config.model_type` values accepted (None: any). required_file: what a local folder must
+    hold ("tokenizer_config.json" for AutoTokenizer).
     """
     if looks_like_path(name_or_dir):
-        check_model_folder(Path(name_or_dir).expanduser(), model_types)
+        check_model_folder(Path(name_or_dir).expanduser(), model_types, required_file)
         model = model_class.from_pretrained(str(Path(name_or_dir).expanduser()), **kwargs)
     else:
         try:  # the local cache first: no network, no retries

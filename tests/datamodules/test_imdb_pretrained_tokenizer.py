@@ -1,5 +1,7 @@
 """IMDb with a pretrained (BERT-style) tokenizer: its ids, its [CLS] … [SEP], truncation keeping [SEP]."""
 
+import time
+
 import pytest
 from transformers import PreTrainedTokenizerFast
 
@@ -45,9 +47,16 @@ def test_reviews_become_the_tokenizers_ids_cut_to_max_len_keeping_sep(corpora, t
         assert len(real) <= 8 and real[0] == cls and real[-1] == sep
 
 
-def test_a_folder_that_is_not_a_tokenizer_fails_in_one_line(corpora, tmp_path):
+def test_a_folder_that_is_not_a_tokenizer_and_an_offline_name_fail_fast_in_one_line(corpora, tmp_path):
     (tmp_path / "empty").mkdir()
     folder = str(tmp_path / "empty")
     dm = IMDbDataModule(data_dir=str(corpora["imdb_tar"]), cache_dir=str(tmp_path), pretrained_tokenizer=folder)
-    with pytest.raises(InputError, match=r"pretrained_tokenizer '.*empty' cannot be loaded .*save_pretrained"):
+    with pytest.raises(InputError, match=r"empty is not a saved Hugging Face tokenizer \(no tokenizer_config\.json\)"):
         dm.build_encoder()
+    start = time.monotonic()  # tests run with HF_HUB_OFFLINE=1 (tests/conftest.py)
+    dm = IMDbDataModule(
+        data_dir=str(corpora["imdb_tar"]), cache_dir=str(tmp_path), pretrained_tokenizer="no-org/no-bert"
+    )
+    with pytest.raises(InputError, match="not in the local Hugging Face cache and the hub cannot be reached"):
+        dm.build_encoder()
+    assert time.monotonic() - start < 10
