@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from layers.attention import AttentionImpl
@@ -26,13 +27,14 @@ ENCODER_PREFIX = "encoder."
 
 def resolve_checkpoint(path: str) -> Path:
     """A checkpoint file as given, or for an experiment folder (runs/<task>/<experiment>) the best checkpoint
-    of its newest run."""
+    of its newest run, or that run's last.ckpt when it stopped before recording a best one."""
     folder = Path(path).expanduser()
     if not folder.is_dir() or not any(folder.glob("version_*")):
         return folder  # read_checkpoint says what is wrong with anything that is not a checkpoint file
-    found = find_checkpoint(folder, "best")
+    found = find_checkpoint(folder, "best") or find_checkpoint(folder, "last")
     if found is None:
-        raise MissingInputError(f"{folder}: no run in it has recorded a best checkpoint (version_*/checkpoints)")
+        raise MissingInputError(f"{folder}: no run in it has a checkpoint (version_*/checkpoints/last.ckpt)")
+    rank_zero_info(f"{folder}: the encoder of {found}")
     return found
 
 
@@ -79,7 +81,7 @@ def copy_encoder_weights(encoder: TransformerEncoder, file: Path, weights: dict[
 
 class MaskedLMEncoder(TransformerEncoder):
     """The TransformerEncoder of a MaskedLM checkpoint: `checkpoint` a .ckpt file, or an experiment folder
-    such as runs/mlm/imdb (its newest run's best checkpoint). Its shape comes from the checkpoint's
+    such as runs/mlm/imdb (its newest run's best checkpoint, else its last). Its shape comes from the checkpoint's
     hyperparameters; `dropout` and `attn_impl` may differ from pretraining's (None: keep them)."""
 
     def __init__(

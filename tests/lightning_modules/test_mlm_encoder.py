@@ -59,10 +59,17 @@ def test_every_encoder_tensor_is_loaded_without_the_mask_row(mlm_run):
     assert encoder.width == 32 and encoder.config.n_layers == 2
 
 
-def test_an_experiment_folder_means_its_best_checkpoint_and_overrides_apply(mlm_run):
+def test_an_experiment_folder_means_its_best_checkpoint_and_overrides_apply(mlm_run, tmp_path):
     mlm, ckpt, experiment = mlm_run
     from_folder = MaskedLMEncoder(VOCAB, str(experiment), dropout=0.0, attn_impl="sdpa")
     assert from_folder.checkpoint_file == str(ckpt)
+    # A run that stopped before recording a best checkpoint: its last one.
+    (tmp_path / "version_3" / "checkpoints").mkdir(parents=True)
+    last = tmp_path / "version_3" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint["callbacks"] = {}
+    torch.save(checkpoint, last)
+    assert MaskedLMEncoder(VOCAB, str(tmp_path)).checkpoint_file == str(last)
     assert from_folder.config.dropout == 0.0 and from_folder.config.attn_impl == "sdpa"
     torch.testing.assert_close(from_folder.tok_emb.weight, mlm.encoder.tok_emb.weight[:VOCAB])
 
@@ -114,7 +121,7 @@ def test_checkpoints_of_another_task_and_missing_runs_fail_in_one_line(tmp_path)
     with pytest.raises(InputError, match=r"classifier\.ckpt is a checkpoint of another task, not of a MaskedLM"):
         MaskedLMEncoder(VOCAB, str(tmp_path / "classifier.ckpt"))
     (tmp_path / "experiment" / "version_0").mkdir(parents=True)
-    with pytest.raises(MissingInputError, match="no run in it has recorded a best checkpoint"):
+    with pytest.raises(MissingInputError, match="no run in it has a checkpoint"):
         MaskedLMEncoder(VOCAB, str(tmp_path / "experiment"))
     with pytest.raises(MissingInputError, match="no such checkpoint file"):
         MaskedLMEncoder(VOCAB, str(tmp_path / "nothing.ckpt"))
