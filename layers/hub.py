@@ -74,7 +74,7 @@ def load_pretrained(
     else:
         try:  # the local cache first: no network, no retries
             model = model_class.from_pretrained(name_or_dir, local_files_only=True, **kwargs)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: not even a valid hub name
             if not hub_reachable():
                 raise MissingInputError(
                     f"{name_or_dir!r} is not in the local Hugging Face cache and the hub cannot be reached: "
@@ -82,7 +82,7 @@ def load_pretrained(
                 ) from None
             try:
                 model = model_class.from_pretrained(name_or_dir, **kwargs)
-            except OSError as err:
+            except (OSError, ValueError) as err:
                 raise InputError(f"{name_or_dir!r}: {str(err).strip().splitlines()[0]}") from err
     if model_types is not None and model.config.model_type not in model_types:
         raise InputError(

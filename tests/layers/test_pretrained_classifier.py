@@ -151,6 +151,8 @@ def test_bad_model_folders_and_offline_names_fail_fast_in_one_line(tmp_path, sou
     start = time.monotonic()  # tests run with HF_HUB_OFFLINE=1 (tests/conftest.py)
     with pytest.raises(InputError, match="not in the local Hugging Face cache and the hub cannot be reached"):
         source(VOCAB, "no-such-org/no-such-bert")
+    with pytest.raises(InputError, match="not in the local Hugging Face cache"):
+        source(VOCAB, "not a valid name!")
     assert time.monotonic() - start < 10
 
 

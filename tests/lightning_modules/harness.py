@@ -28,6 +28,9 @@ class ClassifierHarness(L.LightningModule):
         self.encoder_training.append((self.current_epoch, self.network.encoder.training))
         return F.cross_entropy(self(batch["input_ids"], batch["attention_mask"]), batch["labels"])
 
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", F.cross_entropy(self(batch["input_ids"], batch["attention_mask"]), batch["labels"]))
+
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad or not self.only_trainable]
         return torch.optim.AdamW(params, lr=self.lr)

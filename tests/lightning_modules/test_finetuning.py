@@ -52,9 +52,11 @@ def fit(model, callbacks, epochs):
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
+        num_sanity_val_steps=0,
         callbacks=callbacks,
     )
-    trainer.fit(model, DataLoader(labelled_batches(VOCAB, 3), batch_size=None))
+    batches = DataLoader(labelled_batches(VOCAB, 3), batch_size=None)
+    trainer.fit(model, batches, val_dataloaders=batches)  # validation between epochs changes modes and back
     return trainer
 
 
