@@ -4,6 +4,9 @@ How a review becomes a batch: `read` (datamodules/readers.py) → a `datasets.Da
 2,500 validation reviews carved from train → spaCy tokens (`Dataset.map`, one process per core) → a
 vocabulary from the training split → ids → padded, length-bucketed batches (datamodules/classification.py).
 Every step is cached by `datasets` under `cache_dir` (datamodules/preparation.py says how).
+
+With `pretrained_tokenizer` (a hub name or a save_pretrained folder, e.g. BERT's) the reviews become that
+tokenizer's sub-word ids instead, with its [CLS] … [SEP]: what a pretrained encoder was trained on.
 """
 
 from __future__ import annotations
@@ -11,14 +14,41 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import tokenizers
 from datasets import Dataset
 from lightning.pytorch.utilities import rank_zero_warn
 
 from datamodules.classification import ClassificationDataModule
-from datamodules.encoders import TextEncoder
-from datamodules.preparation import WordPipeline, carve_validation, fingerprint, read_splits
+from datamodules.encoders import SubwordEncoder, TextEncoder
+from datamodules.preparation import (
+    WordPipeline,
+    cached_encoder,
+    carve_validation,
+    digest,
+    encode,
+    fingerprint,
+    read_splits,
+)
 from datamodules.readers import Split, read_acl_imdb, read_hub
-from layers.errors import MissingInputError
+from layers.errors import InputError, MissingInputError
+
+
+def load_tokenizer(name_or_dir: str) -> tokenizers.Tokenizer:
+    """The fast tokenizer behind AutoTokenizer.from_pretrained(name_or_dir), or one line saying why not (a
+    folder that is not a tokenizer; a name neither cached nor reachable, said in seconds: layers/hub.py)."""
+    from transformers import AutoTokenizer
+
+    from layers.hub import load_pretrained
+
+    try:
+        return load_pretrained(AutoTokenizer, name_or_dir, required_file="tokenizer_config.json").backend_tokenizer
+    except (OSError, ValueError) as err:
+        if isinstance(err, InputError):
+            raise InputError(f"pretrained_tokenizer: {err}") from err
+        raise InputError(
+            f"pretrained_tokenizer {name_or_dir!r} cannot be loaded ({str(err).strip().splitlines()[0]}): give a "
+            "folder written by save_pretrained, or a hub name while online"
+        ) from err
 
 
 class IMDbDataModule(ClassificationDataModule):
@@ -27,7 +57,10 @@ class IMDbDataModule(ClassificationDataModule):
     are only for `test`. spaCy tokens (`tokenizer`), lower-cased, `<br />` removed; a vocabulary of at most
     `max_vocab` words seen `min_freq` times in the training split; reviews cut to `max_len` tokens when
     batched. `num_proc`: tokenising processes (default: every core); `cache_dir`: where `datasets` keeps
-    the prepared corpus."""
+    the prepared corpus. `pretrained_tokenizer`: a Hugging Face tokenizer (hub name or folder) replacing the
+    spaCy words and the vocabulary (lower, strip_html, tokenizer, max_vocab, min_freq and add_cls then do
+    nothing: the tokenizer normalises, and adds [CLS] … [SEP]); truncation to `max_len` keeps the closing
+    [SEP]. The texts reach it as read, `<br />` included, as raw text does at prediction time."""
 
     def __init__(
         self,
@@ -50,6 +83,7 @@ class IMDbDataModule(ClassificationDataModule):
         num_workers: int = 0,
         pad_to_max_len: bool = False,
         predict_path: str | None = None,
+        pretrained_tokenizer: str | None = None,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, max_len, bucket, num_workers, pad_to_max_len, predict_path)
         self.data_dir, self.hub_name, self.cache_dir = data_dir, hub_name, Path(cache_dir)
@@ -57,6 +91,7 @@ class IMDbDataModule(ClassificationDataModule):
         self.words = WordPipeline(
             "imdb", cache_dir, lower, strip_html, tokenizer, max_vocab, min_freq, add_cls, num_proc
         )
+        self.pretrained_tokenizer = pretrained_tokenizer
         self._read: dict[str, Split] | None = None
 
     def local_path(self) -> Path | None:
@@ -98,6 +133,10 @@ class IMDbDataModule(ClassificationDataModule):
         return {"train": train, "val": val, "test": splits["test"]}
 
     def build_encoder(self) -> TextEncoder:
+        if self.pretrained_tokenizer:
+            key = {"tokenizer": self.pretrained_tokenizer, "tokenizers": tokenizers.__version__}
+            path = self.cache_dir / f"imdb-subword-encoder-{digest(key)}.json"
+            return cached_encoder(path, lambda: SubwordEncoder(load_tokenizer(self.pretrained_tokenizer)))
         key = {**self.source(), "val_size": self.val_size, "split_seed": self.split_seed}
         return self.words.encoder(key, self.raw)
 
@@ -105,6 +144,10 @@ class IMDbDataModule(ClassificationDataModule):
         self.setup()  # tokenise and cache once, on one process; the other processes then load the cache
 
     def setup(self, stage: str | None = None) -> None:
+        if not self.datasets and self.pretrained_tokenizer:
+            state = self.text_encoder.state_dict()
+            raw = self.raw()
+            self.serve({split: encode(ds, state, 1, f"sub-word ids of imdb {split}") for split, ds in raw.items()})
         if not self.datasets:
             self.serve(self.words.encode(self.raw(), self.text_encoder))
         self.setup_predict(stage)

@@ -50,10 +50,13 @@ def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool = True) -
 
 
 def pretrained_wordpiece(name: str) -> tokenizers.Tokenizer:
-    """The fast tokenizer behind `AutoTokenizer.from_pretrained(name)` (with [CLS] … [SEP])."""
+    """The fast tokenizer behind `AutoTokenizer.from_pretrained(name)` (with [CLS] … [SEP]); a name neither
+    cached nor reachable, or a folder that is not a tokenizer, is an InputError within seconds (layers/hub.py)."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(name).backend_tokenizer
+    from layers.hub import load_pretrained
+
+    return load_pretrained(AutoTokenizer, name, required_file="tokenizer_config.json").backend_tokenizer
 
 
 class YelpPolarityDataModule(ClassificationDataModule):

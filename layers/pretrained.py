@@ -22,6 +22,7 @@ from torch import Tensor
 from layers.errors import InputError
 from layers.transformer import TransformerConfig, TransformerEncoder, TransformerLM
 
+BERT_MODEL_TYPES = ("bert",)  # the layouts bert_state_dict reads
 _ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
 
 
@@ -116,6 +117,15 @@ def bert_state_dict(hf_state: dict[str, Tensor], n_layers: int) -> dict[str, Ten
     return out
 
 
+def load_hf_bert(name_or_dir: str) -> Any:
+    """Hugging Face's BertModel (no pooler) from a hub name or a save_pretrained folder, in eval mode."""
+    from transformers import BertModel
+
+    from layers.hub import load_pretrained
+
+    return load_pretrained(BertModel, name_or_dir, BERT_MODEL_TYPES, add_pooling_layer=False).eval()
+
+
 def load_gpt2(model: Any = "gpt2") -> TransformerLM:
     """A TransformerLM holding GPT-2's weights: a hub name or path, or a GPT2LMHeadModel."""
     if isinstance(model, str):
@@ -129,11 +139,12 @@ def load_gpt2(model: Any = "gpt2") -> TransformerLM:
 
 
 def load_bert(model: Any = "bert-base-uncased") -> TransformerEncoder:
-    """A TransformerEncoder holding BERT's weights: a hub name or path, or a BertModel."""
-    if isinstance(model, str):
-        from transformers import BertModel
+    """A TransformerEncoder holding BERT's weights: a hub name or path, or a BertModel.
 
-        model = BertModel.from_pretrained(model, add_pooling_layer=False)
+    A name that cannot be loaded (not a saved BERT folder, not in the cache while the hub is unreachable) is
+    an InputError in one line (layers/hub.py)."""
+    if isinstance(model, str):
+        model = load_hf_bert(model)
     config = bert_config(model.config)
     ours = TransformerEncoder(config)
     ours.load_state_dict(bert_state_dict(model.state_dict(), config.n_layers))  # the pooler is left out

@@ -149,4 +149,6 @@ def config_overrides(config: Path, corpora: dict) -> list[str]:
         args += [f"--data.init_args.{key}", str(value)]
     if "embeddings_path" in settings["model"]["init_args"]:
         args += ["--model.init_args.embeddings_path", str(corpora["glove"])]
-    return args
+    from tests.pretrained_fixtures import encoder_overrides
+
+    return args + encoder_overrides(settings, corpora, data)
