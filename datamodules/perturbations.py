@@ -29,6 +29,7 @@ from layers.errors import InputError
 WORD = re.compile(r"[A-Za-z]+")  # the alphabetic runs that word-level perturbations act on
 SENTENCE_GAP = re.compile(r"((?<=[.!?])\s+)")  # a sentence ends at . ! or ? followed by white space
 SPACES = re.compile(r"\s+")
+FIRST_SENTENCE = re.compile(r"(?<=\.)\s")  # the end of a docstring's first sentence
 
 
 def seeded_rng(seed: int, name: str, text: str) -> random.Random:
@@ -67,8 +68,10 @@ class Perturbation:
 
     @property
     def description(self) -> str:
-        """The first line of the docstring: what the perturbation does."""
-        return (self.__doc__ or "").strip().splitlines()[0]
+        """What the perturbation does: the first sentence of its docstring, and its settings."""
+        first = FIRST_SENTENCE.split(" ".join((self.__doc__ or "").split()), maxsplit=1)[0]
+        settings = ", ".join(f"{key}={value!r}" for key, value in vars(self).items() if key != "name")
+        return f"{first} ({settings})" if settings else first
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -211,7 +214,7 @@ class NegationInsertion(Perturbation):
     @staticmethod
     def negate(sentence: str) -> str:
         tokens = list(WORD.finditer(sentence))
-        for here, after in zip(tokens, [*tokens[1:], None], strict=True):
+        for here, after in zip(tokens, [*tokens[1:], None], strict=False):  # after: None for the last word
             word, negated = here.group(), after is not None and after.group().lower() in NEGATORS
             if word.lower().endswith("n") and after is not None and after.group().lower() == "t":
                 return sentence  # isn't, don't, won't: the clause is negated already
@@ -225,8 +228,8 @@ class NegationInsertion(Perturbation):
 
 
 class SentenceShuffle(Perturbation):
-    """Puts the sentences (ended by . ! or ? and white space) in a random order, each sentence unchanged;
-    the white space between them becomes one space. Should preserve the label."""
+    """Puts the sentences (each ended by a full stop, ! or ? and white space) in a random order, each one
+    unchanged; the white space between them becomes one space. Should preserve the label."""
 
     def __init__(self, name: str = "sentence_shuffle") -> None:
         self.name = name
@@ -257,8 +260,8 @@ class Casing(Perturbation):
 
 
 class StripPunctuation(Perturbation):
-    """Removes every punctuation character (Unicode category P*: . , ! ? ' " - and the like) and closes the
-    white space left behind. Should preserve the label."""
+    """Removes every punctuation character (Unicode category P*: full stops, commas, quotes, dashes and the
+    like) and closes the white space left behind. Should preserve the label."""
 
     def __init__(self, name: str = "strip_punctuation") -> None:
         self.name = name
@@ -334,7 +337,7 @@ class Composed(Perturbation):
 
     @property
     def description(self) -> str:
-        return "; then ".join(p.description for p in self.parts)
+        return " Then: ".join(p.description for p in self.parts)
 
 
 PERTURBATIONS: dict[str, Callable[[], Perturbation]] = {
