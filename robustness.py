@@ -61,9 +61,9 @@ def load_sentiment_classifier(ckpt_path: str):
     """sentiment.load_classifier, after checking that the checkpoint is a two-class classifier's: a masked or
     causal language model's checkpoint is an InputError naming its task, not a state_dict mismatch."""
     hyper_parameters = read_checkpoint(ckpt_path).get("hyper_parameters", {})
-    task = str(hyper_parameters.get("_class_path", "")).rsplit(".", 1)[-1] or "a model without num_classes"
     if "num_classes" not in hyper_parameters:
-        raise InputError(f"{ckpt_path} is a {task} checkpoint, not a classifier's: give a sentiment classifier")
+        task = str(hyper_parameters.get("_class_path", "")).rsplit(".", 1)[-1] or "a model without num_classes"
+        raise InputError(f"{ckpt_path} is not a classifier's checkpoint ({task}): give a sentiment classifier's")
     if hyper_parameters["num_classes"] != 2:
         raise InputError(
             f"{ckpt_path} classifies into {hyper_parameters['num_classes']} classes: robustness.py needs a "

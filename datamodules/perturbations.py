@@ -39,6 +39,11 @@ def seeded_rng(seed: int, name: str, text: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
+def is_letter(ch: str) -> bool:
+    """An ASCII letter: the characters typos act on (digits, punctuation and accented letters stay)."""
+    return len(ch) == 1 and ch.isascii() and ch.isalpha()
+
+
 def same_case(word: str, like: str) -> str:
     """`word` in the case pattern of `like`: UPPER, Capitalised or as it is."""
     if like.isupper() and len(like) > 1:
@@ -101,9 +106,9 @@ def adjacent_keys() -> dict[str, str]:
 
 
 class CharacterTypos(Perturbation):
-    """Keyboard typos: each ASCII letter, with probability `rate`, is swapped with the next letter, dropped,
-    doubled by an adjacent key, or replaced by an adjacent key (QWERTY), the kind drawn from `kinds`.
-    Should preserve the label."""
+    """Keyboard typos: each ASCII letter, with probability `rate`, is swapped with the next letter (the last
+    letter of a word with the one before), dropped, followed by an adjacent key, or replaced by an adjacent key
+    (QWERTY), the kind drawn from `kinds`. Should preserve the label."""
 
     KINDS = ("swap", "drop", "insert", "substitute")
 
@@ -116,23 +121,24 @@ class CharacterTypos(Perturbation):
         out, i, neighbours = [], 0, adjacent_keys()
         while i < len(text):
             ch = text[i]
-            if not (ch.isascii() and ch.isalpha()) or rng.random() >= self.rate:
+            if not is_letter(ch) or rng.random() >= self.rate:
                 out.append(ch)
                 i += 1
                 continue
             kind = rng.choice(self.kinds)
-            nxt = text[i + 1] if i + 1 < len(text) else ""
-            if kind == "swap" and nxt.isascii() and nxt.isalpha() and nxt != ch:
+            if kind == "swap" and is_letter(nxt := text[i + 1 : i + 2]):
                 out += [nxt, ch]
                 i += 2  # the swapped letter is not typed twice
                 continue
-            if kind == "drop":
-                pass
+            if kind == "swap" and out and is_letter(out[-1]):  # the word's last letter: swap with the one before
+                out[-1:] = [ch, out[-1]]
+            elif kind == "swap":  # a one-letter word: nothing to swap with
+                out.append(ch)
             elif kind == "insert":
                 out += [ch, same_case(rng.choice(neighbours[ch.lower()]), ch)]
-            else:  # substitute, and a swap with no letter to swap with
+            elif kind == "substitute":
                 out.append(same_case(rng.choice(neighbours[ch.lower()]), ch))
-            i += 1
+            i += 1  # drop: nothing typed
         return "".join(out)
 
 
