@@ -84,7 +84,7 @@ def model_names(ckpt_paths: list[str]) -> list[str]:
 
 def read_data(path: Path, limit: int | None) -> tuple[list[str], list[int]]:
     if limit is not None and limit < 1:
-        raise InputError(f"--limit {limit}: give a number of texts of at least 1")
+        raise InputError(f"no text to evaluate with --limit {limit}: give at least 1")
     if not path.is_file():
         raise MissingInputError(f"{path}: no such labelled file (give --data <label> <text> lines, json or csv)")
     texts, labels = read_labelled_file(path)
