@@ -22,6 +22,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightning import LightningModule
+
 from datamodules.perturbations import PERTURBATIONS, Perturbation, compose
 from datamodules.readers import read_labelled_file
 from layers.errors import InputError, MissingInputError
@@ -57,7 +59,7 @@ class Result:
     accuracy: float
 
 
-def load_sentiment_classifier(ckpt_path: str):
+def load_sentiment_classifier(ckpt_path: str) -> LightningModule:
     """sentiment.load_classifier, after checking that the checkpoint is a two-class classifier's: a masked or
     causal language model's checkpoint is an InputError naming its task, not a state_dict mismatch."""
     hyper_parameters = read_checkpoint(ckpt_path).get("hyper_parameters", {})
@@ -91,7 +93,7 @@ def read_data(path: Path, limit: int | None) -> tuple[list[str], list[int]]:
     return (texts[:limit], labels[:limit]) if limit else (texts, labels)
 
 
-def predict(model, texts: list[str], batch_size: int) -> list[float]:
+def predict(model: LightningModule, texts: list[str], batch_size: int) -> list[float]:
     """P(positive) for every text, `batch_size` texts a forward pass (predict_sentiment cuts each to the
     model's max_len)."""
     return [
@@ -106,7 +108,7 @@ def accuracy(probabilities: list[float], labels: list[int]) -> float:
 
 
 def evaluate(
-    models: dict[str, object],
+    models: dict[str, LightningModule],
     perturbations: list[Perturbation],
     texts: list[str],
     labels: list[int],
@@ -261,6 +263,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     with input_errors_in_one_line():
+        if args.batch_size < 1 or args.examples < 0:
+            raise InputError(f"give --batch_size ≥ 1 and --examples ≥ 0, got {args.batch_size} and {args.examples}")
         names = ["clean", *(n for n in args.perturbations if n != "clean")]  # the reference comes first
         perturbations = [compose(name) for name in dict.fromkeys(names)]
         texts, labels = read_data(args.data, args.limit)

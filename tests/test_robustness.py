@@ -140,6 +140,7 @@ def bad_inputs(tmp_path: Path, corpora: dict) -> dict[str, tuple[list[str], str]
         "empty data file": (["--ckpt_path", str(mlm), "--data", str(tmp_path / "empty.txt")], "holds no reviews"),
         "missing data file": (["--ckpt_path", str(mlm), "--data", str(tmp_path / "gone.txt")], "no such labelled"),
         "no texts": (["--ckpt_path", str(mlm), *data, "--limit", "0"], "--limit 0"),
+        "no batch": (["--ckpt_path", str(mlm), *data, "--batch_size", "0"], "--batch_size ≥ 1"),
     }
 
 
@@ -154,6 +155,7 @@ def bad_inputs(tmp_path: Path, corpora: dict) -> dict[str, tuple[list[str], str]
         "empty data file",
         "missing data file",
         "no texts",
+        "no batch",
     ],
 )
 def test_bad_input_ends_in_one_line_and_exit_status_2(case, corpora, tmp_path, capsys):
