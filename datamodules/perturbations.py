@@ -44,6 +44,12 @@ def is_letter(ch: str) -> bool:
     return len(ch) == 1 and ch.isascii() and ch.isalpha()
 
 
+def check_rate(rate: float, name: str) -> float:
+    if not 0.0 <= rate <= 1.0:
+        raise InputError(f"{name}: rate is a probability in [0, 1], got {rate}")
+    return rate
+
+
 def same_case(word: str, like: str) -> str:
     """`word` in the case pattern of `like`: UPPER, Capitalised or as it is."""
     if like.isupper() and len(like) > 1:
@@ -115,7 +121,7 @@ class CharacterTypos(Perturbation):
     def __init__(self, rate: float = 0.05, kinds: Sequence[str] = KINDS, name: str = "typos") -> None:
         if unknown := set(kinds) - set(self.KINDS):
             raise InputError(f"typo kinds must be among {', '.join(self.KINDS)}, got {sorted(unknown)}")
-        self.rate, self.kinds, self.name = rate, tuple(kinds), name
+        self.rate, self.kinds, self.name = check_rate(rate, name), tuple(kinds), name
 
     def apply(self, text: str, rng: random.Random) -> str:
         out, i, neighbours = [], 0, adjacent_keys()
@@ -147,7 +153,7 @@ class WordDropout(Perturbation):
     at least one), joined by single spaces. Should preserve the label."""
 
     def __init__(self, rate: float = 0.1, name: str = "word_dropout") -> None:
-        self.rate, self.name = rate, name
+        self.rate, self.name = check_rate(rate, name), name
 
     def apply(self, text: str, rng: random.Random) -> str:
         words = text.split()
@@ -179,7 +185,7 @@ class SynonymSwap(Perturbation):
     with probability `rate`, keeping its case. Should preserve the label."""
 
     def __init__(self, rate: float = 0.5, lexicon: str = "synonyms.tsv", name: str = "synonyms") -> None:
-        self.rate, self.lexicon, self.name = rate, lexicon, name
+        self.rate, self.lexicon, self.name = check_rate(rate, name), lexicon, name
 
     def apply(self, text: str, rng: random.Random) -> str:
         synonyms = read_lexicon(self.lexicon)

@@ -121,6 +121,8 @@ def test_typos_keep_case_and_leave_other_characters_alone():
     assert all(a != b for a, b in zip(text[:7], out[:7], strict=True) if a.isalpha())
     with pytest.raises(InputError, match="typo kinds"):
         CharacterTypos(0.1, kinds=["teleport"])
+    with pytest.raises(InputError, match=r"typos: rate is a probability in \[0, 1\], got 1.5"):
+        CharacterTypos(1.5)
 
 
 def test_word_dropout_keeps_the_order_and_drops_about_rate_of_the_words():
