@@ -69,8 +69,11 @@ def tiny_gpt2(vocab_size: int, eos_token_id: int, seed: int = 0, n_positions: in
 
 
 def fit(model, tokenizer, steps: int, lr: float = 1e-2) -> None:
-    """Train `model` on SENTENCES, each between <|endoftext|> tokens (a whole-batch AdamW step at a time)."""
-    rows = [[tokenizer.eos_token_id, *tokenizer.encode(s), tokenizer.eos_token_id] for s in SENTENCES]
+    """Train `model` on SENTENCES, each ending in <|endoftext|> (a whole-batch AdamW step at a time).
+
+    Each sentence starts at position 0, as a prefix given to generate.py does: with learned positions, a
+    model this small trained on sentences shifted by a leading <|endoftext|> repeats a prefix's last word."""
+    rows = [[*tokenizer.encode(s), tokenizer.eos_token_id] for s in SENTENCES]
     width = max(map(len, rows))
     ids = torch.tensor([row + [tokenizer.eos_token_id] * (width - len(row)) for row in rows])
     real = torch.tensor([[True] * len(row) + [False] * (width - len(row)) for row in rows])
