@@ -51,7 +51,13 @@ def load_checkpoint_model(ckpt_path: str, device: str) -> LanguageModel:
     from lightning_modules.causal_lm import CausalLM
     from lightning_modules.checkpoints import read_checkpoint
 
-    read_checkpoint(ckpt_path)  # one line naming the file when it is truncated, foreign or refused
+    checkpoint = read_checkpoint(ckpt_path)  # one line naming the file when it is truncated, foreign or refused
+    class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")  # recorded by LightningCLI runs
+    if class_path and class_path.rsplit(".", 1)[-1] != CausalLM.__name__:
+        raise InputError(
+            f"{ckpt_path} is a {class_path.rsplit('.', 1)[-1]} checkpoint; generate.py samples language models "
+            f"(CausalLM, e.g. configs/toy_lm/transformer.yaml's runs)"
+        )
     model = CausalLM.load_from_checkpoint(ckpt_path, map_location=device, weights_only=True)
     if model.text_encoder_state is None:
         raise InputError(f"{ckpt_path} has no text encoder: it was saved without a data module")
