@@ -70,13 +70,13 @@ def load_pretrained_model(name_or_dir: str, device: str) -> LanguageModel:
     from transformers import AutoTokenizer, GPT2LMHeadModel
     from transformers.utils import logging
 
-    from layers.hub import from_pretrained, pretrained_source
-    from layers.pretrained import load_gpt2
+    from layers.hub import resolve_pretrained
+    from layers.pretrained import GPT2_MODEL_TYPES, load_gpt2
 
     logging.disable_progress_bar()  # stderr keeps to the timing line, or an error's one line
-    options = pretrained_source(name_or_dir, "gpt2")
-    net = load_gpt2(from_pretrained(GPT2LMHeadModel, name_or_dir, options)).eval().to(device)
-    tokenizer = from_pretrained(AutoTokenizer, name_or_dir, options)
+    source = resolve_pretrained(name_or_dir, GPT2_MODEL_TYPES)  # resolved once: the model and its tokenizer
+    net = load_gpt2(source.load(GPT2LMHeadModel)).eval().to(device)
+    tokenizer = source.load(AutoTokenizer)
     vocab_size = net.config.vocab_size
     if not 1 < len(tokenizer) <= vocab_size:  # without tokenizer files, transformers builds an empty one
         raise InputError(

@@ -1,8 +1,9 @@
 """Hugging Face GPT-2 and BERT weights in this project's stacks, tensor for tensor.
 
 `load_gpt2("gpt2")` gives a TransformerLM and `load_bert("bert-base-uncased")` a TransformerEncoder that
-compute what the Hugging Face models compute (tests/layers/test_pretrained.py compares the outputs). A name
-is fetched with `from_pretrained`; an already built Hugging Face model can be passed instead.
+compute what the Hugging Face models compute (tests/layers/test_pretrained.py compares the outputs). A hub
+name or save_pretrained folder is checked and loaded by layers/hub.py (a bad one is an InputError in one
+line); an already built Hugging Face model can be passed instead.
 
 Two conversions happen on the way:
 - GPT-2 stores its linear maps as Conv1D, weight (in, out); nn.Linear wants (out, in), so they are
@@ -23,6 +24,7 @@ from layers.errors import InputError
 from layers.transformer import TransformerConfig, TransformerEncoder, TransformerLM
 
 BERT_MODEL_TYPES = ("bert",)  # the layouts bert_state_dict reads
+GPT2_MODEL_TYPES = ("gpt2",)  # the layout gpt2_state_dict reads
 _ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
 
 
@@ -131,7 +133,9 @@ def load_gpt2(model: Any = "gpt2") -> TransformerLM:
     if isinstance(model, str):
         from transformers import GPT2LMHeadModel
 
-        model = GPT2LMHeadModel.from_pretrained(model)
+        from layers.hub import load_pretrained
+
+        model = load_pretrained(GPT2LMHeadModel, model, GPT2_MODEL_TYPES)
     config = gpt2_config(model.config)
     ours = TransformerLM(config)
     ours.load_state_dict(gpt2_state_dict(model.state_dict(), config.n_layers))

@@ -134,7 +134,7 @@ def write_config_only(folder):
 @pytest.mark.parametrize(
     "make, expected",
     [
-        (lambda d: (d / "notes.txt").write_text("no model here"), "has no config.json"),
+        (lambda d: (d / "notes.txt").write_text("no model here"), "is not a saved Hugging Face model (no config.json)"),
         (write_bert_folder, "holds a 'bert' model; a 'gpt2' model is needed here"),
         (lambda d: (d / "config.json").write_text("{not json"), "is not a model config Hugging Face can read"),
         (write_config_only, "GPT2LMHeadModel could not be loaded from it"),
@@ -166,7 +166,7 @@ def test_a_folder_without_tokenizer_files_is_named_in_one_line(tiny_dir, tmp_pat
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["--model", "./no/such/folder"], "./no/such/folder: no such folder (nor a valid hub name)"),
+        (["--model", "./no/such/folder"], "./no/such/folder: no such model folder (nor a valid hub name)"),
         (["--prefixes", "missing.txt"], "missing.txt: no such prefix file (one prefix per line)"),
         (["--prefixes", "{empty}"], "holds no prefix: write one prefix per line"),
         (["--prompt", "x", "--out", "no/such/dir/a.md"], "no/such/dir/a.md (--out): its folder does not exist"),
