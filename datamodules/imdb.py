@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from datamodules.classification import ClassificationDataModule
 from datamodules.encoders import SubwordEncoder, TextEncoder
 from datamodules.preparation import (
+    Encode,
     WordPipeline,
     cached_encoder,
     carve_validation,
@@ -140,9 +141,9 @@ class IMDbDataModule(ClassificationDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if not self.datasets and self.pretrained_tokenizer:
-            state = self.text_encoder.state_dict()
+            transform = Encode(self.text_encoder.state_dict())  # its digest computed once for every split
             raw = self.raw()
-            self.serve({split: encode(ds, state, 1, f"sub-word ids of imdb {split}") for split, ds in raw.items()})
+            self.serve({split: encode(ds, transform, 1, f"sub-word ids of imdb {split}") for split, ds in raw.items()})
         if not self.datasets:
             self.serve(self.words.encode(self.raw(), self.text_encoder))
         self.setup_predict(stage)
