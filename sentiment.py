@@ -1,4 +1,4 @@
-"""Classify your own text with a trained SequenceClassifier checkpoint.
+"""Classify your own text with a trained SequenceClassifier or TextClassifier checkpoint.
 
     python sentiment.py --ckpt_path runs/imdb/transformer_1block/version_0/checkpoints/last.ckpt \\
         "A gripping film, beautifully acted." "Two hours I will never get back."
@@ -24,31 +24,32 @@ import torch
 from datamodules.encoders import TextEncoder
 from layers.errors import InputError
 from lightning_modules.checkpoints import read_checkpoint
-from lightning_modules.classifier import SequenceClassifier
+from lightning_modules.classifier import ClassifierTraining, SequenceClassifier, TextClassifier
 from lightning_modules.one_line_errors import input_errors_in_one_line
 
 
-def load_classifier(ckpt_path: str, map_location: str = "cpu") -> SequenceClassifier:
-    """The classifier in `ckpt_path`, in eval mode; an InputError naming the file when it is not a readable
-    SequenceClassifier checkpoint with a text encoder."""
-    read_checkpoint(ckpt_path)  # one line naming the file when it is truncated, foreign or refused
-    model = SequenceClassifier.load_from_checkpoint(ckpt_path, map_location=map_location, weights_only=True)
+def load_classifier(ckpt_path: str, map_location: str = "cpu") -> ClassifierTraining:
+    """The classifier in `ckpt_path` (a SequenceClassifier or a TextClassifier), in eval mode; an InputError
+    naming the file when it is not a readable classifier checkpoint with a text encoder."""
+    checkpoint = read_checkpoint(ckpt_path)  # one line naming the file when it is truncated, foreign or refused
+    # A TextClassifier's hyperparameters name its backbone; SequenceClassifier's never do.
+    composed = "backbone" in (checkpoint.get("hyper_parameters") or {})
+    cls = TextClassifier if composed else SequenceClassifier
+    model = cls.load_from_checkpoint(ckpt_path, map_location=map_location, weights_only=True)
     if model.text_encoder_state is None:
         raise InputError(f"{ckpt_path} has no text encoder: it was saved without a data module")
     return model.eval()
 
 
-def input_limit(model: SequenceClassifier) -> int | None:
+def input_limit(model: ClassifierTraining) -> int | None:
     """How many tokens of a text the model reads: the data's max_len, and no more than its positions cover."""
-    limits = [model.text_encoder_state.get("max_len")]
-    if model.hparams.positions != "none":
-        limits.append(model.hparams.max_len)
+    limits = [model.text_encoder_state.get("max_len"), model.max_input_len]
     limits = [n for n in limits if n is not None]
     return min(limits) if limits else None
 
 
 @torch.no_grad()
-def predict_sentiment(model: SequenceClassifier, text: str | list[str]) -> float | list[float]:
+def predict_sentiment(model: ClassifierTraining, text: str | list[str]) -> float | list[float]:
     """The probability that `text` is positive (class 1), in [0, 1]; a list of texts gives a list."""
     if model.text_encoder_state is None:
         raise InputError("this model has no text encoder: load it with load_classifier(checkpoint)")
@@ -64,7 +65,7 @@ def predict_sentiment(model: SequenceClassifier, text: str | list[str]) -> float
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt_path", required=True, help="a SequenceClassifier checkpoint")
+    p.add_argument("--ckpt_path", required=True, help="a SequenceClassifier or TextClassifier checkpoint")
     p.add_argument("texts", nargs="*", help="texts to classify (default: read lines from standard input)")
     args = p.parse_args(argv)
     with input_errors_in_one_line():

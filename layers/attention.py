@@ -216,14 +216,17 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def split_heads(self, x: Tensor) -> Tensor:
-        """(B, T, H·Dh) → (B, H, T, Dh)."""
-        b, t, _ = x.shape
-        return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, Dh)
+        """(B, T, H·d) → (B, H, T, d) for whatever per-head width d the input carries (d = Dh for this
+        layer's own projections; any multiple of H works, e.g. values of another width)."""
+        b, t, width = x.shape
+        if width % self.n_heads:
+            raise ValueError(f"cannot split a width of {width} into {self.n_heads} heads of equal width")
+        return x.view(b, t, self.n_heads, width // self.n_heads).transpose(1, 2)  # (B, H, T, d)
 
     def merge_heads(self, x: Tensor) -> Tensor:
-        """(B, H, T, Dh) → (B, T, H·Dh), the exact inverse of split_heads."""
-        b, _, t, _ = x.shape
-        return x.transpose(1, 2).reshape(b, t, self.d_model)  # (B, T, H·Dh)
+        """(B, H, T, d) → (B, T, H·d), the exact inverse of split_heads, for any per-head width d."""
+        b, h, t, d = x.shape
+        return x.transpose(1, 2).reshape(b, t, h * d)  # (B, T, H·d)
 
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Queries, keys and values of x, each (B, H, T, Dh)."""

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from layers.attention import MultiHeadAttention, SimpleSelfAttention
+from layers.attention import AttentionImpl, MultiHeadAttention, SimpleSelfAttention
+from layers.blocks import Activation, NormPlacement
 from layers.errors import InputError
-from layers.pooling import Pool
-from layers.position import build_positions
+from layers.pooling import Pool, PoolKind
+from layers.position import PositionKind, build_positions
+from layers.transformer import TransformerConfig, TransformerEncoder
 
 
 class ShallowEncoder(nn.Module):
@@ -96,3 +98,45 @@ class SequenceClassifierNet(nn.Module):
         hidden, weights = hidden if return_weights else (hidden, None)
         logits = self.head(self.drop(self.pool(hidden, attention_mask)))  # (B, C)
         return (logits, weights) if return_weights else logits
+
+
+class TransformerClassifier(SequenceClassifierNet):
+    """A TransformerEncoder (the masked LM's shape) → pool → dropout → linear: (B, T) ids → (B, C) logits.
+
+    A backbone for lightning_modules.classifier.TextClassifier: vocab_size, pad_id and num_classes come
+    first (the data module supplies them). The encoder sits under `encoder.` with TransformerEncoder's
+    parameter names, so a MaskedLM of the same shape loads into it (load_mlm_encoder). pad_id is not needed
+    here: padding is excluded by the attention mask and the pool, not by the embedding.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        pad_id: int,
+        num_classes: int,
+        d_model: int = 256,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        norm: NormPlacement = "pre",
+        activation: Activation = "gelu",
+        positions: PositionKind = "learned",
+        max_len: int = 256,
+        dropout: float = 0.1,
+        pool: PoolKind = "mean",
+        attn_impl: AttentionImpl = "manual",
+    ) -> None:
+        config = TransformerConfig(
+            vocab_size=vocab_size,
+            d_model=d_model,
+            n_heads=n_heads,
+            n_layers=n_layers,
+            norm=norm,
+            activation=activation,
+            positions=positions,
+            max_len=max_len,
+            dropout=dropout,
+            attn_impl=attn_impl,
+        )
+        super().__init__(TransformerEncoder(config), d_model, num_classes, pool, dropout)
+        # How many tokens a text may have: positions cover max_len of them.
+        self.max_len = max_len if positions != "none" else None

@@ -194,8 +194,12 @@ class LSTMEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.lstm = build_lstm(lstm_impl, embed_dim, hidden_size, num_layers, dropout, bidirectional=True)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, State]:
-        return run_lstm(self.lstm, self.dropout(self.embedding(input_ids)), attention_mask)
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """`state`: an optional initial (h0, c0), each (2L, B, H) in nn.LSTM's order (layer-major, then
+        direction); zeros when None."""
+        return run_lstm(self.lstm, self.dropout(self.embedding(input_ids)), attention_mask, state)
 
 
 class LSTMDecoder(nn.Module):

@@ -1,7 +1,11 @@
-"""Sequence classification: the whole ladder from pooled embeddings to a transformer, one LightningModule."""
+"""Sequence classification: the SequenceClassifier ladder (pooled embeddings to a transformer, flags) and the
+TextClassifier (any backbone module composed in the config), sharing their training logic."""
 
 from __future__ import annotations
 
+import functools
+import importlib
+from collections.abc import Callable
 from typing import Literal
 
 import lightning as L
@@ -32,7 +36,42 @@ STAGES = ("train", "val", "test")
 FIGURE_TOKENS = 40  # attention figures show at most this many tokens of each example
 
 
-class SequenceClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
+class ClassifierTraining(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
+    """What every text classifier shares: cross-entropy on (B, C) logits, `{stage}/loss` and `{stage}/acc`
+    metrics, softmax probabilities from predict_step, the injected optimiser with warm-up and decay, and
+    the data module's text encoder in its checkpoints. Subclasses build the network and define forward."""
+
+    def _init_metrics(self, num_classes: int) -> None:
+        self.accuracy = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes) for s in STAGES})
+
+    def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        labels = batch["labels"]
+        loss = F.cross_entropy(logits, labels)
+        accuracy = self.accuracy[f"{stage}_acc"]
+        accuracy(logits, labels)
+        size = labels.shape[0]
+        self.log(
+            f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, batch_size=size, prog_bar=stage != "train"
+        )
+        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, batch_size=size, prog_bar=True)
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """Class probabilities (B, C); column 1 is the positive class for sentiment."""
+        return self(batch["input_ids"], batch["attention_mask"]).softmax(dim=-1)
+
+
+class SequenceClassifier(ClassifierTraining):
     """Token ids → class, trained with cross-entropy; logs `{stage}/loss` and `{stage}/acc`.
 
     encoder:
@@ -99,7 +138,7 @@ class SequenceClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization,
         self.net = build_network(self.hparams)
         if freeze_embeddings:
             self.net.encoder.tok_emb.weight.requires_grad_(False)
-        self.accuracy = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes) for s in STAGES})
+        self._init_metrics(num_classes)
         self._attention_batch: dict[str, Tensor] | None = None
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
@@ -117,33 +156,15 @@ class SequenceClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization,
             loaded = load_mlm_encoder(self.net.encoder, self.hparams.init_from_mlm)
             rank_zero_info(f"{self.hparams.init_from_mlm}: {loaded} encoder tensors loaded from the masked LM")
 
-    def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        labels = batch["labels"]
-        loss = F.cross_entropy(logits, labels)
-        accuracy = self.accuracy[f"{stage}_acc"]
-        accuracy(logits, labels)
-        size = labels.shape[0]
-        self.log(
-            f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, batch_size=size, prog_bar=stage != "train"
-        )
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, batch_size=size, prog_bar=True)
-        return loss
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
+    @property
+    def max_input_len(self) -> int | None:
+        """How many tokens the network can read: its positions cover max_len; None when unbounded."""
+        return self.hparams.max_len if self.hparams.positions != "none" else None
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         if batch_idx == 0:  # kept for the attention figure at the end of the epoch
             self._attention_batch = {k: v[: self.hparams.attention_examples] for k, v in batch.items()}
         self._step(batch, "val")
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        """Class probabilities (B, C); column 1 is the positive class for sentiment."""
-        return self(batch["input_ids"], batch["attention_mask"]).softmax(dim=-1)
 
     def on_validation_epoch_end(self) -> None:
         batch, self._attention_batch = self._attention_batch, None
@@ -167,6 +188,85 @@ class SequenceClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization,
         figure = attention_figure(examples, captions)
         for logger in loggers:
             logger.experiment.add_figure("val/attention", figure, self.global_step)
+
+
+BackboneFactory = Callable[[int, int, int], nn.Module]
+
+
+class TextClassifier(ClassifierTraining):
+    """Token ids → class, with the network composed in the config: `backbone` is a module class given as
+    class_path/init_args, called as backbone(vocab_size, pad_id, num_classes) (the data module supplies
+    those three), whose module maps (input_ids (B, T), attention_mask (B, T) bool) → logits (B, C).
+
+        model:
+          class_path: lightning_modules.classifier.TextClassifier
+          init_args:
+            backbone:
+              class_path: layers.recurrent_classifier.RecurrentClassifier
+              init_args: {hidden_size: 256, decoder: attention}
+
+    The backbone is kept in the hyperparameters as its class_path and init_args (plain data), so
+    load_from_checkpoint rebuilds the same network; logs and predictions are SequenceClassifier's.
+    """
+
+    def __init__(
+        self,
+        backbone: BackboneFactory,
+        vocab_size: int,
+        num_classes: int = 2,
+        pad_id: int = 0,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        warmup_steps: int = 0,
+        lr_decay: optim.Decay = "constant",
+    ) -> None:
+        super().__init__()
+        if vocab_size is None or vocab_size <= 0:
+            raise InputError(f"vocab_size must be a positive integer, got {vocab_size}")
+        if num_classes is None or num_classes < 2:
+            raise InputError(f"num_classes must be at least 2, got {num_classes}")
+        spec = backbone_spec(backbone)
+        self.save_hyperparameters(ignore=["optimizer", "backbone"])
+        self.hparams["backbone"] = spec  # plain data in the checkpoint, not the callable
+        self.optimizer = optimizer
+        self.network = build_backbone(spec, vocab_size, pad_id, num_classes)
+        self._init_metrics(num_classes)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        return self.network(input_ids, attention_mask)  # (B, C) logits
+
+    @property
+    def max_input_len(self) -> int | None:
+        """How many tokens the network can read (a backbone with positions says so in `max_len`)."""
+        return getattr(self.network, "max_len", None)
+
+
+def backbone_spec(backbone: BackboneFactory | dict) -> dict:
+    """{"class_path": …, "init_args": {…}} of a backbone given as that mapping (a config, a checkpoint's
+    hyperparameters), a module class, or a partial of one with keyword arguments (what the CLI passes)."""
+    if isinstance(backbone, dict):
+        if "class_path" not in backbone:
+            raise InputError(f"backbone needs a class_path (and init_args), got {backbone}")
+        return {"class_path": backbone["class_path"], "init_args": dict(backbone.get("init_args") or {})}
+    cls, init_args = backbone, {}
+    if isinstance(backbone, functools.partial):
+        # jsonargparse's partial holds the class among its positional arguments, after its instantiator.
+        classes = [a for a in (backbone.func, *backbone.args) if isinstance(a, type)]
+        cls, init_args = (classes[-1] if classes else None), dict(backbone.keywords)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise InputError(f"backbone must be an nn.Module class (class_path/init_args in the config), got {backbone!r}")
+    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
+
+
+def build_backbone(spec: dict, vocab_size: int, pad_id: int, num_classes: int) -> nn.Module:
+    """The module `spec` names, built as cls(vocab_size, pad_id, num_classes, **init_args)."""
+    module_name, _, name = spec["class_path"].rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise InputError(f"backbone class_path {spec['class_path']!r} cannot be imported: {err}") from err
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise InputError(f"backbone class_path {spec['class_path']!r} is not an nn.Module class")
+    return cls(vocab_size, pad_id, num_classes, **spec["init_args"])
 
 
 def build_network(hp) -> SequenceClassifierNet:

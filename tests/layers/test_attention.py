@@ -168,6 +168,23 @@ def test_merge_heads_inverts_split_heads():
     assert torch.equal(heads[:, 1], x[..., 8:16])  # head h owns features h·Dh … (h+1)·Dh − 1
 
 
+@pytest.mark.parametrize("head_width", [1, 5, 16])
+def test_split_and_merge_heads_work_for_any_per_head_width(head_width):
+    attn = MultiHeadAttention(24, 3)  # its own heads are 8 wide; these inputs carry other widths
+    x = torch.randn(2, 7, 3 * head_width)
+    heads = attn.split_heads(x)
+    reference = x.reshape(2, 7, 3, head_width).permute(0, 2, 1, 3)  # (B, H, T, d)
+    assert heads.shape == (2, 3, 7, head_width) and torch.equal(heads, reference)
+    assert torch.equal(attn.merge_heads(heads), x)
+    y = torch.randn(2, 3, 4, head_width)  # (B, H, T, d) of another length too
+    assert torch.equal(attn.split_heads(attn.merge_heads(y)), y)
+
+
+def test_split_heads_refuses_a_width_the_heads_cannot_share():
+    with pytest.raises(ValueError, match="cannot split a width of 10 into 3 heads"):
+        MultiHeadAttention(24, 3).split_heads(torch.randn(2, 7, 10))
+
+
 @pytest.mark.parametrize(("d_model", "n_heads", "bias"), [(8, 2, True), (64, 4, True), (48, 6, False)])
 def test_parameter_count_is_four_d_squared_plus_four_d(d_model, n_heads, bias):
     n = sum(p.numel() for p in MultiHeadAttention(d_model, n_heads, bias=bias).parameters())

@@ -117,6 +117,25 @@ def test_manual_and_torch_encoders_agree():
         assert_close(a, b)
 
 
+@pytest.mark.parametrize("with_padding", [False, True])
+def test_encoder_with_an_initial_state_matches_nn_lstm_values_and_gradients(with_padding):
+    manual = LSTMEncoder(30, 6, 5, num_layers=2, lstm_impl="manual").double().eval()
+    fused = LSTMEncoder(30, 6, 5, num_layers=2, lstm_impl="torch").double().eval()
+    fused.load_state_dict(manual.state_dict())
+    ids = torch.randint(1, 30, (3, 7))
+    mask = padding_mask([7, 5, 2], 7) if with_padding else None
+    h0, c0 = (torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))  # (2L, B, H)
+    out, (h, c) = manual(ids, mask, (h0, c0))
+    ref, (h_ref, c_ref) = fused(ids, mask, (h0, c0))
+    for a, b in [(out, ref), (h, h_ref), (c, c_ref)]:
+        assert_close(a, b)
+    zero_start = manual(ids, mask)[1][0]
+    assert not torch.allclose(h, zero_start)  # the state is used, not ignored
+    loss, ref_loss = (o.sum() + s.square().sum() + t.sin().sum() for o, s, t in [(out, h, c), (ref, h_ref, c_ref)])
+    for a, b in zip(torch.autograd.grad(loss, (h0, c0)), torch.autograd.grad(ref_loss, (h0, c0)), strict=True):
+        assert_close(a, b)
+
+
 def test_decoder_attends_only_to_real_source_tokens():
     torch.manual_seed(0)
     decoder = LSTMDecoder(vocab_size=15, embed_dim=6, hidden_size=8, encoder_dim=10).eval()

@@ -1,11 +1,16 @@
 """SequenceClassifier: the training logic, independent of the CLI."""
 
+import functools
+
 import lightning as L
 import pytest
 import torch
 
 from datamodules.imdb_synth import IMDbSynthDataModule
-from lightning_modules.classifier import SequenceClassifier
+from layers.classifier import TransformerClassifier
+from layers.errors import InputError
+from layers.recurrent_classifier import RecurrentClassifier
+from lightning_modules.classifier import SequenceClassifier, TextClassifier
 from lightning_modules.optim import parameter_groups, warmup_decay
 
 
@@ -86,3 +91,62 @@ def test_biases_and_norm_gains_are_not_decayed():
     decayed, plain = parameter_groups(model)
     assert all(p.dim() >= 2 for p in decayed["params"]) and plain["weight_decay"] == 0.0
     assert sum(p.numel() for g in (decayed, plain) for p in g["params"]) == sum(p.numel() for p in model.parameters())
+
+
+def tiny_recurrent(**kwargs):
+    return functools.partial(RecurrentClassifier, embed_dim=8, hidden_size=6, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "backbone",
+    [
+        tiny_recurrent(decoder="attention", dropout=0.1),
+        functools.partial(TransformerClassifier, d_model=16, n_heads=2, n_layers=1, max_len=8, norm="post"),
+    ],
+    ids=["recurrent", "transformer"],
+)
+def test_text_classifier_trains_and_round_trips_through_a_checkpoint(backbone, tmp_path):
+    dm = IMDbSynthDataModule(train_size=64, val_size=32, test_size=32, batch_size=16)
+    model = TextClassifier(backbone, vocab_size=dm.vocab_size, pad_id=dm.pad_id)
+    fit = trainer(max_epochs=1)
+    fit.fit(model, dm)
+    for name in ("train/loss_step", "train/acc", "val/loss", "val/acc"):  # SequenceClassifier's names
+        assert torch.isfinite(fit.callback_metrics[name]), name
+    path = tmp_path / "model.ckpt"
+    fit.save_checkpoint(path)
+    # Plain data in the checkpoint: the backbone's class path and arguments, not a callable.
+    spec = torch.load(path, weights_only=True)["hyper_parameters"]["backbone"]
+    cls = type(model.network)
+    assert spec == {"class_path": f"{cls.__module__}.{cls.__name__}", "init_args": backbone.keywords}
+    loaded = TextClassifier.load_from_checkpoint(path, weights_only=True)
+    assert type(loaded.network) is type(model.network)
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+    probabilities = torch.cat(fit.predict(model, dm))
+    assert probabilities.shape == (32, 2)
+    torch.testing.assert_close(probabilities.sum(-1), torch.ones(32))
+    torch.testing.assert_close(torch.cat(trainer().predict(loaded, dm)), probabilities)
+
+
+def test_text_classifier_builds_its_backbone_from_a_class_or_a_class_path():
+    from_class = TextClassifier(RecurrentClassifier, vocab_size=20)
+    spec = {"class_path": "layers.recurrent_classifier.RecurrentClassifier", "init_args": {"hidden_size": 4}}
+    from_path = TextClassifier(spec, vocab_size=20, num_classes=3)
+    assert from_class.network.head.in_features == 2 * 256  # the backbone's defaults
+    assert from_path.network.head.in_features == 8 and from_path.network.head.out_features == 3
+    assert from_path.hparams.backbone == spec
+
+
+@pytest.mark.parametrize(
+    ("backbone", "expected"),
+    [
+        (lambda v, p, c: torch.nn.Linear(v, c), "backbone must be an nn.Module class"),
+        ({"init_args": {}}, "backbone needs a class_path"),
+        ({"class_path": "layers.nowhere.Net"}, "backbone class_path 'layers.nowhere.Net' cannot be imported"),
+        ({"class_path": "torch.optim.AdamW"}, "'torch.optim.AdamW' is not an nn.Module class"),
+        (tiny_recurrent(decoder="gru"), "decoder 'gru' is unknown"),
+    ],
+)
+def test_a_bad_backbone_ends_in_one_line(backbone, expected):
+    with pytest.raises(InputError) as info:
+        TextClassifier(backbone, vocab_size=20)
+    assert expected in str(info.value) and "\n" not in str(info.value)
