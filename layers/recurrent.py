@@ -135,6 +135,28 @@ class LSTM(nn.Module):
         )
 
 
+def lstm_step(lstm: nn.Module, x: Tensor, state: State) -> State:
+    """One time step of a unidirectional `lstm` (nn.LSTM or the hand-built LSTM: same parameter names), on its
+    own weights: x (B, I), state (h, c) each (L, B, H) → the next (h, c).
+
+    For loops that must feed each step's output back in (an attentive decoder): calling the whole module once
+    per token pays its per-call set-up every step, several times the arithmetic at these sizes."""
+    h, c = state
+    h_next, c_next = [], []
+    for layer in range(h.shape[0]):
+        name = f"l{layer}"
+        gates = F.linear(x, getattr(lstm, f"weight_ih_{name}"), getattr(lstm, f"bias_ih_{name}", None))
+        gates = gates + F.linear(h[layer], getattr(lstm, f"weight_hh_{name}"), getattr(lstm, f"bias_hh_{name}", None))
+        i, f, g, o = gates.chunk(4, dim=-1)  # (B, H) each
+        c_layer = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
+        x = torch.sigmoid(o) * torch.tanh(c_layer)
+        h_next.append(x)
+        c_next.append(c_layer)
+        if layer < h.shape[0] - 1 and lstm.dropout > 0:
+            x = F.dropout(x, lstm.dropout, lstm.training)
+    return torch.stack(h_next), torch.stack(c_next)
+
+
 def build_lstm(
     impl: LSTMImpl,
     input_size: int,

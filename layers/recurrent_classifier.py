@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from layers.attention import MultiHeadAttention
 from layers.errors import InputError
-from layers.recurrent import LSTMEncoder, LSTMImpl, State, build_lstm, run_lstm
+from layers.recurrent import LSTMEncoder, LSTMImpl, State, build_lstm, lstm_step, run_lstm
 
 DecoderKind = Literal["none", "plain", "attention"]
 
@@ -101,11 +101,13 @@ class AttentiveDecoder(nn.Module):
         keys = attn.split_heads(F.linear(outputs, w_k, b_k))  # (B, 1, T, 2H)
         values = attn.split_heads(F.linear(outputs, w_v, b_v))  # (B, 1, T, 2H)
         h, c = encoder_state_for_decoder(state, self.num_layers)  # (L, B, 2H) each
-        for t in range(outputs.shape[1]):
+        # Steps after the batch's longest real sequence are all padding and would keep every state: skipped.
+        steps = outputs.shape[1] if mask is None else int(mask.sum(dim=1).max())
+        for t in range(steps):
             query = attn.split_heads(F.linear(h[-1].unsqueeze(1), w_q, b_q))  # (B, 1, 1, 2H)
             context, _ = attn.apply_attention(query, keys, values, mask)  # (B, 1, 1, 2H)
             step_input = attn.out_proj(attn.merge_heads(context))  # (B, 1, 2H)
-            _, (h_next, c_next) = self.lstm(step_input, (h, c))
+            h_next, c_next = lstm_step(self.lstm, step_input.squeeze(1), (h, c))
             if mask is None:
                 h, c = h_next, c_next
             else:  # a padded step leaves the state as it was
