@@ -27,7 +27,7 @@ from layers.position import PositionKind
 from layers.transformer import TransformerConfig, TransformerEncoder
 from layers.word_vectors import load_word_vectors
 from lightning_modules import optim
-from lightning_modules.checkpoints import read_checkpoint
+from lightning_modules.mlm_encoder import load_mlm_encoder
 from lightning_modules.plots import attention_figure
 from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
 
@@ -284,27 +284,3 @@ def build_network(hp) -> SequenceClassifierNet:
             raise InputError(f"unknown encoder {hp.encoder!r}; choose none, simple_attention, attention or transformer")
         encoder = ShallowEncoder(hp.vocab_size, hp.d_model, mixer, hp.positions, hp.max_len, hp.dropout, hp.pad_id)
     return SequenceClassifierNet(encoder, hp.d_model, hp.num_classes, hp.pool, hp.dropout, hp.hidden_size)
-
-
-def load_mlm_encoder(encoder: nn.Module, ckpt_path: str) -> int:
-    """Copy a MaskedLM checkpoint's encoder into `encoder`, every tensor, strictly; its [MASK] embedding
-    row (the last) is dropped. Returns how many tensors were loaded."""
-    state = read_checkpoint(ckpt_path)["state_dict"]
-    weights = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
-    if not weights:
-        raise InputError(f"{ckpt_path} holds no MaskedLM encoder")
-    vocab = encoder.tok_emb.num_embeddings
-    if weights["tok_emb.weight"].shape[0] != vocab + 1:
-        raise InputError(
-            f"{ckpt_path} was pretrained on {weights['tok_emb.weight'].shape[0] - 1} token ids, "
-            f"this data has {vocab}: pretrain and fine-tune on the same vocabulary"
-        )
-    weights["tok_emb.weight"] = weights["tok_emb.weight"][:vocab]
-    try:
-        encoder.load_state_dict(weights, strict=True)
-    except RuntimeError as err:
-        raise InputError(
-            f"{ckpt_path}: its encoder does not match this classifier's (d_model, n_heads, "
-            f"n_layers, max_len, positions and norm must agree): {str(err).splitlines()[0]}"
-        ) from err
-    return len(weights)

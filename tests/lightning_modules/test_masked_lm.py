@@ -73,7 +73,7 @@ def test_pretrained_encoder_initialises_the_classifier_tensor_for_tensor(tmp_pat
         torch.testing.assert_close(value, expected[: dm.vocab_size] if name == "tok_emb.weight" else expected)
 
     wrong = SequenceClassifier(vocab_size=dm.vocab_size, encoder="transformer", d_model=64, n_heads=4, max_len=8)
-    with pytest.raises(ValueError, match="does not match this classifier"):
+    with pytest.raises(ValueError, match="its encoder does not match this one"):
         load_mlm_encoder(wrong.net.encoder, str(ckpt))
     with pytest.raises(ValueError, match="init_from_mlm needs encoder: transformer"):
         SequenceClassifier(vocab_size=10, init_from_mlm=str(ckpt))
