@@ -242,31 +242,58 @@ class TextClassifier(ClassifierTraining):
 
 def backbone_spec(backbone: BackboneFactory | dict) -> dict:
     """{"class_path": …, "init_args": {…}} of a backbone given as that mapping (a config, a checkpoint's
-    hyperparameters), a module class, or a partial of one with keyword arguments (what the CLI passes)."""
+    hyperparameters), a module class, or a partial of one with keyword arguments (what the CLI passes).
+    Modules composed inside it (an encoder source, a head) become nested class_path/init_args too: the
+    checkpoint keeps plain data only (Lightning drops a hyperparameter it cannot pickle, and a partial of
+    the CLI's may not be), and `build_backbone` rebuilds them."""
     if isinstance(backbone, dict):
         if "class_path" not in backbone:
             raise InputError(f"backbone needs a class_path (and init_args), got {backbone}")
         return {"class_path": backbone["class_path"], "init_args": dict(backbone.get("init_args") or {})}
-    cls, init_args = backbone, {}
-    if isinstance(backbone, functools.partial):
-        # jsonargparse's partial holds the class among its positional arguments, after its instantiator.
-        classes = [a for a in (backbone.func, *backbone.args) if isinstance(a, type)]
-        cls, init_args = (classes[-1] if classes else None), dict(backbone.keywords)
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+    spec = _module_spec(backbone)
+    if spec is None:
         raise InputError(f"backbone must be an nn.Module class (class_path/init_args in the config), got {backbone!r}")
-    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
+    return spec
 
 
-def build_backbone(spec: dict, vocab_size: int, pad_id: int, num_classes: int) -> nn.Module:
-    """The module `spec` names, built as cls(vocab_size, pad_id, num_classes, **init_args)."""
-    module_name, _, name = spec["class_path"].rpartition(".")
+def _module_spec(value) -> dict | None:
+    """A module class, or a partial of one (jsonargparse's holds the class among its positional arguments,
+    after its instantiator), as class_path/init_args, its own composed modules nested; None for anything else."""
+    cls, init_args = value, {}
+    if isinstance(value, functools.partial):
+        classes = [a for a in (value.func, *value.args) if isinstance(a, type)]
+        cls, init_args = (classes[-1] if classes else None), dict(value.keywords)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        return None
+    nested = {key: _module_spec(arg) or arg for key, arg in init_args.items()}
+    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": nested}
+
+
+def _import_module_class(class_path: str) -> type[nn.Module]:
+    module_name, _, name = class_path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as err:
-        raise InputError(f"backbone class_path {spec['class_path']!r} cannot be imported: {err}") from err
+        raise InputError(f"backbone class_path {class_path!r} cannot be imported: {err}") from err
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise InputError(f"backbone class_path {spec['class_path']!r} is not an nn.Module class")
-    return cls(vocab_size, pad_id, num_classes, **spec["init_args"])
+        raise InputError(f"backbone class_path {class_path!r} is not an nn.Module class")
+    return cls
+
+
+def _rebuilt(arg):
+    """A nested class_path/init_args back as the factory it was (the class with its keyword arguments)."""
+    if isinstance(arg, dict) and "class_path" in arg:
+        init_args = {key: _rebuilt(value) for key, value in (arg.get("init_args") or {}).items()}
+        return functools.partial(_import_module_class(arg["class_path"]), **init_args)
+    return arg
+
+
+def build_backbone(spec: dict, vocab_size: int, pad_id: int, num_classes: int) -> nn.Module:
+    """The module `spec` names, built as cls(vocab_size, pad_id, num_classes, **init_args), composed modules
+    in init_args given as factories."""
+    cls = _import_module_class(spec["class_path"])
+    init_args = {key: _rebuilt(value) for key, value in spec["init_args"].items()}
+    return cls(vocab_size, pad_id, num_classes, **init_args)
 
 
 def build_network(hp) -> SequenceClassifierNet:
