@@ -45,6 +45,34 @@ def test_a_fresh_masked_lm_starts_at_ln_vocab():
     assert loss.item() == pytest.approx(math.log(100), abs=0.1)
 
 
+def test_the_training_loss_projects_only_the_masked_positions_and_equals_the_full_loss():
+    """The step's loss (vocabulary logits of the selected positions only) equals the mean cross-entropy of
+    the full (B, T, V) logits over the selected positions, in value and in every parameter's gradient."""
+    L.seed_everything(0)
+    model = MaskedLM(vocab_size=100, d_model=32, n_heads=4, n_layers=2, max_len=40, dropout=0.0)
+    ids = torch.randint(5, 100, (6, 40))
+    mask = torch.arange(40)[None, :] < torch.tensor([[40], [31], [12], [40], [7], [25]])
+    ids[~mask] = 0
+    batch = {"input_ids": ids, "attention_mask": mask}
+
+    torch.manual_seed(3)  # the same draw of masked positions in both
+    step_loss = model.training_step(batch, 0)
+    step_grads = torch.autograd.grad(step_loss, list(model.parameters()), allow_unused=True)
+    torch.manual_seed(3)
+    corrupted, labels = model.mask_inputs(ids, mask)
+    full = torch.nn.functional.cross_entropy(
+        model(corrupted, mask).flatten(0, 1), labels.flatten(), ignore_index=IGNORE
+    )
+    full_grads = torch.autograd.grad(full, list(model.parameters()), allow_unused=True)
+
+    assert (labels != IGNORE).sum() > 10 and full.item() > 1.0
+    torch.testing.assert_close(step_loss, full, rtol=1e-6, atol=1e-6)
+    for name_param, a, b in zip(model.named_parameters(), step_grads, full_grads, strict=True):
+        assert (a is None) == (b is None), name_param[0]
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7, msg=name_param[0])
+
+
 def test_pretrained_encoder_initialises_the_classifier_tensor_for_tensor(tmp_path):
     L.seed_everything(0)
     dm = IMDbSynthDataModule(train_size=256, val_size=64, test_size=64, batch_size=32)
