@@ -94,7 +94,9 @@ def run_config(config: Path, args: argparse.Namespace, extra: list[str]) -> dict
     if args.test:
         best_ckpt = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))[-1]
         test_dir, _, test_peak, _ = run_train("test", config, name, args, [*extra, "--ckpt_path", str(best_ckpt)])
-        row["test"] = scalars(test_dir, args.test_metric)[-1].value
+        # An evaluation with a run's checkpoint logs into that run's test/ folder (lightning_modules/cli.py).
+        test_events = test_dir / "test" if (test_dir / "test").is_dir() else test_dir
+        row["test"] = scalars(test_events, args.test_metric)[-1].value
         row["peak_rss_mb"] = max(peak_mb, test_peak)
     return row
 
