@@ -16,10 +16,10 @@ from torch import Tensor, nn
 
 from layers.attention import AttentionImpl, MultiHeadAttention, SimpleSelfAttention
 from layers.blocks import Activation, NormPlacement
+from layers.encoder_sources import ScratchEncoder
 from layers.errors import InputError
 from layers.pooling import Pool, PoolKind
 from layers.position import PositionKind, build_positions
-from layers.transformer import TransformerConfig, TransformerEncoder
 
 
 class ShallowEncoder(nn.Module):
@@ -125,18 +125,11 @@ class TransformerClassifier(SequenceClassifierNet):
         pool: PoolKind = "mean",
         attn_impl: AttentionImpl = "manual",
     ) -> None:
-        config = TransformerConfig(
-            vocab_size=vocab_size,
-            d_model=d_model,
-            n_heads=n_heads,
-            n_layers=n_layers,
-            norm=norm,
-            activation=activation,
-            positions=positions,
-            max_len=max_len,
-            dropout=dropout,
-            attn_impl=attn_impl,
+        # The from-scratch encoder source of the composed classifiers (layers/encoder_sources.py): one place
+        # builds it; its parameters sit under `encoder.` with TransformerEncoder's names either way.
+        encoder = ScratchEncoder(
+            vocab_size, d_model, n_heads, n_layers, max_len, positions, norm, activation, dropout, attn_impl
         )
-        super().__init__(TransformerEncoder(config), d_model, num_classes, pool, dropout)
+        super().__init__(encoder, d_model, num_classes, pool, dropout)
         # How many tokens a text may have: positions cover max_len of them.
         self.max_len = max_len if positions != "none" else None
