@@ -11,8 +11,9 @@ penalty, full-batch L-BFGS) is fitted on the training features and scored on the
 the encoder is trained, so the curve shows what pretraining itself put into the representation; a classifier
 trained on top (configs/imdb/*_bigru.yaml) adds to it. The test split is never read.
 
-Writes OUT/probe.md (a table: step, the run's validation masked-LM loss at that step when logged, probe
-accuracy) and OUT/probe.png (accuracy against step), and prints the table.
+Writes OUT/probe.md (a table: step, the metric the run's ModelCheckpoint monitored as recorded in that
+checkpoint, e.g. the validation masked-LM loss, and probe accuracy) and OUT/probe.png (accuracy against
+step), and prints the table.
 """
 
 from __future__ import annotations
@@ -28,10 +29,19 @@ from lightning import LightningDataModule
 from torch import Tensor
 
 from layers.errors import InputError, MissingInputError
+from layers.pooling import masked_mean
 from layers.transformer import TransformerConfig, TransformerEncoder
-from lightning_modules.checkpoints import read_checkpoint
+from lightning_modules.checkpoints import model_checkpoint_states, read_checkpoint
 from lightning_modules.mlm_encoder import MaskedLMEncoder, masked_lm_state
 from lightning_modules.one_line_errors import input_errors_in_one_line
+
+
+@dataclass(frozen=True)
+class RunCheckpoint:
+    step: int
+    file: Path
+    monitor: str | None  # the metric its ModelCheckpoint monitored (val/loss for the lab's pretraining runs)
+    score: float | None  # that metric's value when the checkpoint was written
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ class ProbePoint:
     step: int
     checkpoint: str  # "" for the untrained encoder
     accuracy: float
-    val_loss: float | None  # the masked-LM validation loss logged in the checkpoint, when there is one
+    score: float | None  # the checkpoint's monitored metric, when it has one
 
 
 @torch.no_grad()
@@ -50,9 +60,7 @@ def encoder_features(encoder: TransformerEncoder, loader, limit: int | None = No
     features, labels, seen = [], [], 0
     for batch in loader:
         ids, mask = batch["input_ids"], batch["attention_mask"].bool()
-        hidden = encoder(ids, mask)  # (B, T, D)
-        weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-        features.append((hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0))
+        features.append(masked_mean(encoder(ids, mask), mask))  # (B, D)
         labels.append(batch["labels"])
         seen += len(ids)
         if limit is not None and seen >= limit:
@@ -104,33 +112,23 @@ def probe_accuracy(encoder: TransformerEncoder, datamodule: LightningDataModule,
     return accuracy(weight, bias, x_val, y_val)
 
 
-def run_checkpoints(run: Path) -> list[tuple[int, Path]]:
-    """(global step, file) of every checkpoint of a run folder, by step; last.ckpt only when no other file holds
-    its step."""
+def run_checkpoints(run: Path) -> list[RunCheckpoint]:
+    """Every checkpoint of a run folder, by global step, with the score its ModelCheckpoint recorded in it;
+    last.ckpt only when no other file holds its step."""
     folder = run / "checkpoints"
     files = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
     if not files:
         raise MissingInputError(f"{run}: no checkpoints in {folder}; give a run folder of a masked-LM pretraining")
-    by_step: dict[int, Path] = {}
+    by_step: dict[int, RunCheckpoint] = {}
     for file in sorted(files, key=lambda f: f.name == "last.ckpt"):  # named checkpoints first
-        by_step.setdefault(int(read_checkpoint(file)["global_step"]), file)
-    return sorted(by_step.items())
-
-
-def logged_val_loss(run: Path) -> dict[int, float]:
-    """The run's val/loss by global step, from its TensorBoard events (empty when it has none)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
-    events.Reload()
-    if "val/loss" not in events.Tags()["scalars"]:
-        return {}
-    return {e.step: e.value for e in events.Scalars("val/loss")}
-
-
-def val_loss_at(losses: dict[int, float], step: int) -> float | None:
-    # Lightning logs a mid-epoch validation's scalars at the step before the global step it checkpoints at.
-    return losses.get(step, losses.get(step - 1))
+        checkpoint = read_checkpoint(file)
+        state = next((s for s in model_checkpoint_states(checkpoint) if s.get("monitor")), {})
+        score = state.get("current_score")
+        step = int(checkpoint["global_step"])
+        by_step.setdefault(
+            step, RunCheckpoint(step, file, state.get("monitor"), None if score is None else float(score))
+        )
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def load_datamodule(config: Path) -> LightningDataModule:
@@ -154,35 +152,36 @@ def load_datamodule(config: Path) -> LightningDataModule:
 
 
 def probe_run(
-    run: Path, datamodule: LightningDataModule, train_reviews: int = 5000, l2: float = 1e-3, seed: int = 0
+    checkpoints: list[RunCheckpoint],
+    datamodule: LightningDataModule,
+    train_reviews: int = 5000,
+    l2: float = 1e-3,
+    seed: int = 0,
 ) -> list[ProbePoint]:
-    """The probe accuracy of the untrained encoder (step 0, initialised with `seed`) and of every checkpoint."""
-    checkpoints = run_checkpoints(run)
-    losses = logged_val_loss(run)
-    _, hparams, _ = masked_lm_state(str(checkpoints[0][1]))
+    """The probe accuracy of the untrained encoder (step 0, initialised with `seed`) and of every checkpoint
+    of a run (`run_checkpoints`)."""
+    _, hparams, _ = masked_lm_state(str(checkpoints[0].file))
     torch.manual_seed(seed)
     untrained = TransformerEncoder(TransformerConfig.from_mapping(hparams, vocab_size=datamodule.vocab_size))
     points = [ProbePoint(0, "", probe_accuracy(untrained, datamodule, train_reviews, l2), None)]
     print(f"step 0 (untrained): probe accuracy {points[0].accuracy:.4f}", flush=True)
-    for step, file in checkpoints:
+    for checkpoint in checkpoints:
         started = time.perf_counter()
-        encoder = MaskedLMEncoder(datamodule.vocab_size, str(file))
-        points.append(
-            ProbePoint(
-                step, str(file), probe_accuracy(encoder, datamodule, train_reviews, l2), val_loss_at(losses, step)
-            )
-        )
+        encoder = MaskedLMEncoder(datamodule.vocab_size, str(checkpoint.file))
+        accuracy = probe_accuracy(encoder, datamodule, train_reviews, l2)
+        points.append(ProbePoint(checkpoint.step, str(checkpoint.file), accuracy, checkpoint.score))
         print(
-            f"step {step}: probe accuracy {points[-1].accuracy:.4f} ({time.perf_counter() - started:.0f} s)", flush=True
+            f"step {checkpoint.step}: probe accuracy {points[-1].accuracy:.4f} ({time.perf_counter() - started:.0f} s)",
+            flush=True,
         )
     return points
 
 
-def markdown_table(points: list[ProbePoint]) -> str:
-    rows = ["| pretraining step | validation masked-LM loss | linear-probe accuracy |", "|---:|---:|---:|"]
+def markdown_table(points: list[ProbePoint], monitor: str | None) -> str:
+    rows = [f"| pretraining step | `{monitor or 'monitored metric'}` | linear-probe accuracy |", "|---:|---:|---:|"]
     for p in points:
-        loss = "–" if p.val_loss is None else f"{p.val_loss:.3f}"
-        rows.append(f"| {p.step}{' (untrained)' if not p.checkpoint else ''} | {loss} | {p.accuracy:.4f} |")
+        score = "–" if p.score is None else f"{p.score:.3f}"
+        rows.append(f"| {p.step}{' (untrained)' if not p.checkpoint else ''} | {score} | {p.accuracy:.4f} |")
     return "\n".join(rows) + "\n"
 
 
@@ -217,10 +216,10 @@ def main(argv: list[str] | None = None) -> None:
     with input_errors_in_one_line():
         if args.train_reviews < 2:
             raise InputError(f"the probe needs at least 2 training reviews (--train-reviews), got {args.train_reviews}")
-        run_checkpoints(args.run)  # a folder without checkpoints fails before the data is prepared
-        points = probe_run(args.run, load_datamodule(args.config), args.train_reviews, args.l2, args.seed)
+        checkpoints = run_checkpoints(args.run)  # a folder without checkpoints fails before the data is prepared
+        points = probe_run(checkpoints, load_datamodule(args.config), args.train_reviews, args.l2, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    table = markdown_table(points)
+    table = markdown_table(points, next((c.monitor for c in checkpoints if c.monitor), None))
     caption = (
         f"Linear probe of `{args.run}` (data: `{args.config}`): logistic regression on the frozen encoder's "
         f"mean-pooled states, fitted on {args.train_reviews} training texts, accuracy on the validation split.\n\n"

@@ -74,11 +74,15 @@ def first_line(err: BaseException) -> str:
     return lines[0].strip() if lines else type(err).__name__
 
 
+def model_checkpoint_states(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    """The state every ModelCheckpoint callback saved into a checkpoint (monitor, current_score, best_model_path …)."""
+    return [state for key, state in checkpoint.get("callbacks", {}).items() if key.startswith("ModelCheckpoint")]
+
+
 def recorded_best(last_checkpoint: Path) -> Path | None:
     """The best checkpoint that ModelCheckpoint recorded in `last_checkpoint`'s callback state, if it exists."""
-    states = read_checkpoint(last_checkpoint).get("callbacks", {})
-    for key, state in states.items():
-        if key.startswith("ModelCheckpoint") and state.get("best_model_path"):
+    for state in model_checkpoint_states(read_checkpoint(last_checkpoint)):
+        if state.get("best_model_path"):
             best = last_checkpoint.parent / Path(state["best_model_path"]).name
             if best.is_file():
                 return best

@@ -97,19 +97,20 @@ def pretraining_run(tmp_path_factory):
 
 def test_every_checkpoint_and_the_untrained_encoder_are_probed(pretraining_run, tmp_path, capsys):
     run, config = pretraining_run
-    assert [step for step, _ in probe.run_checkpoints(run)] == [4, 8]  # last.ckpt holds step 8 too: once
+    assert [c.step for c in probe.run_checkpoints(run)] == [4, 8]  # last.ckpt holds step 8 too: once
     probe.main([str(run), "--config", str(config), "--out", str(tmp_path), "--train-reviews", "128"])
 
     table = (tmp_path / "probe.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split("|")[1].strip() for row in rows] == ["0 (untrained)", "4", "8"]
-    assert all(row.split("|")[2].strip() != "–" for row in rows[1:])  # the run's val/loss at those steps
+    assert all(row.split("|")[2].strip() != "–" for row in rows[1:])  # val/loss as each checkpoint recorded it
+    assert "| pretraining step | `val/loss` | linear-probe accuracy |" in table
     assert (tmp_path / "probe.png").stat().st_size > 5000
     assert table.splitlines()[-1] in capsys.readouterr().out
 
     # The accuracy of step 8 is the probe of that checkpoint's encoder, recomputed here by hand.
     datamodule = probe.load_datamodule(config)
-    encoder = MaskedLMEncoder(datamodule.vocab_size, str(probe.run_checkpoints(run)[-1][1]))
+    encoder = MaskedLMEncoder(datamodule.vocab_size, str(probe.run_checkpoints(run)[-1].file))
     x, y = probe.encoder_features(encoder, datamodule.train_dataloader(), 128)
     assert len(x) == 128 and x.shape[1] == 16
     weight, bias = probe.fit_logistic_regression(x, y)
