@@ -29,6 +29,14 @@ LSTMImpl = Literal["manual", "torch"]
 State = tuple[Tensor, Tensor]
 
 
+def lstm_cell(gates: Tensor, c: Tensor) -> State:
+    """The gate equations of one step: pre-activations (B, 4H) in nn.LSTM's order (input, forget, cell, output)
+    and c_{t−1} (B, H) → (h_t, c_t), each (B, H)."""
+    i, f, g, o = gates.chunk(4, dim=-1)  # (B, H) each
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_next), c_next
+
+
 class LSTM(nn.Module):
     """A drop-in for nn.LSTM: same arguments, same parameter names and shapes, same outputs.
 
@@ -115,10 +123,7 @@ class LSTM(nn.Module):
         w_hh_t = w_hh.t()  # (H, 4H)
         outputs: list[Tensor] = [x.new_empty(0)] * x.shape[0]
         for t in reversed(range(x.shape[0])) if reverse else range(x.shape[0]):
-            gates = torch.addmm(input_gates[t], h, w_hh_t)  # (B, 4H)
-            i, f, g, o = gates.chunk(4, dim=-1)  # (B, H) each
-            c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h_next = torch.sigmoid(o) * torch.tanh(c_next)
+            h_next, c_next = lstm_cell(torch.addmm(input_gates[t], h, w_hh_t), c)  # (B, H) each
             if step_mask is None:
                 h, c = h_next, c_next
                 outputs[t] = h
@@ -147,9 +152,7 @@ def lstm_step(lstm: nn.Module, x: Tensor, state: State) -> State:
         name = f"l{layer}"
         gates = F.linear(x, getattr(lstm, f"weight_ih_{name}"), getattr(lstm, f"bias_ih_{name}", None))
         gates = gates + F.linear(h[layer], getattr(lstm, f"weight_hh_{name}"), getattr(lstm, f"bias_hh_{name}", None))
-        i, f, g, o = gates.chunk(4, dim=-1)  # (B, H) each
-        c_layer = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
-        x = torch.sigmoid(o) * torch.tanh(c_layer)
+        x, c_layer = lstm_cell(gates, c[layer])  # (B, H) each
         h_next.append(x)
         c_next.append(c_layer)
         if layer < h.shape[0] - 1 and lstm.dropout > 0:
