@@ -17,67 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from layers.causal_attention import blocks_pay, causal_attention
 from layers.errors import InputError
 from layers.kv_cache import KVCache
+from layers.masks import causal_bias, masking_bias, some_query_sees_no_key, visible_keys
 
 AttentionImpl = Literal["manual", "sdpa"]
-
-
-def visible_keys(mask: Tensor | None, causal: bool, q: Tensor, k: Tensor) -> Tensor | None:
-    """Which keys each query may attend to: a bool tensor broadcastable to the scores (..., Tq, Tk).
-
-    Combines the padding mask (True = real key) with the causal rule. With fewer queries than keys (the
-    last Tq positions of a sequence whose earlier keys come from a cache) query i sits at absolute
-    position Tk - Tq + i and sees keys 0 … Tk - Tq + i. Returns None when nothing is masked.
-    """
-    tq, tk = q.shape[-2], k.shape[-2]
-    allowed = None
-    if mask is not None:
-        allowed = _broadcast_padding_mask(mask, q, tk)
-    if causal:
-        tril = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(diagonal=tk - tq)  # (Tq, Tk)
-        allowed = tril if allowed is None else allowed & tril
-    return allowed
-
-
-def _broadcast_padding_mask(mask: Tensor, q: Tensor, tk: int) -> Tensor:
-    if mask.dtype != torch.bool:
-        raise TypeError(
-            f"attention mask must be a bool tensor (True = real token), got dtype {mask.dtype}; "
-            "convert with mask.bool() or (mask != 0)"
-        )
-    if mask.dim() == 2:  # (B, Tk): one flag per key
-        if mask.shape != (q.shape[0], tk):
-            raise ValueError(
-                f"padding mask of shape {tuple(mask.shape)} does not match (batch, keys) = ({q.shape[0]}, {tk})"
-            )
-        return mask.view(mask.shape[0], *([1] * (q.dim() - 2)), tk)  # (B, 1, ..., 1, Tk)
-    if mask.dim() != q.dim() or mask.shape[-1] != tk or mask.shape[-2] not in (1, q.shape[-2]):
-        raise ValueError(
-            f"attention mask of shape {tuple(mask.shape)} fits neither (batch, keys) nor scores of shape "
-            f"(..., {q.shape[-2]}, {tk}) with {q.dim()} dims"
-        )
-    return mask
-
-
-def masking_bias(allowed: Tensor, dtype: torch.dtype) -> Tensor:
-    """0 where a key is visible, a huge negative number where it is not; added to the scores.
-
-    Half the dtype's most negative value: its exp underflows to exactly 0 after softmax, yet adding it to
-    a negative score cannot overflow to -inf (fp16's range is ±65504), so an all-masked row stays finite
-    in every dtype instead of turning into NaN.
-    """
-    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(
-        ~allowed, torch.finfo(dtype).min / 2
-    )
-
-
-def _some_query_sees_no_key(allowed: Tensor) -> bool:
-    # Checking first lets the common case (every query sees a key) skip a full pass over the weights.
-    # A compiled graph cannot branch on data, so there we always take the (correct) slow path.
-    if torch.compiler.is_compiling():
-        return True
-    return not bool(allowed.any(-1).all())
 
 
 def attention_weights(
@@ -91,18 +36,24 @@ def attention_weights(
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     # Scaling q (… Tq × Dh numbers) is cheaper than scaling the scores (… Tq × Tk numbers).
     scores = torch.matmul(q * scale, k.transpose(-2, -1))  # (..., Tq, Tk)
-    allowed = visible_keys(mask, causal, q, k)
-    if allowed is None:
+    tq, tk = q.shape[-2], k.shape[-2]
+    if mask is None and not causal:
         return scores.softmax(dim=-1)
     # At T=256 the scores of a batch are tens of MB and each extra copy costs a trip through the allocator,
     # so the mask is added in place to the fresh matmul output (matmul's backward does not need it), and
     # outside autograd: the gradient it would mask is already zero, since a masked key's weight is exactly
     # 0 and softmax's gradient is proportional to the weight. Adding a bias is several times faster than
     # masked_fill_ with a broadcast mask.
+    if mask is None and tq <= tk:
+        # Causal alone: the bias in one step. Every query sees at least key 0, so no row is empty.
+        with torch.no_grad():
+            scores.add_(causal_bias(tq, tk, scores.dtype, scores.device))
+        return scores.softmax(dim=-1)
+    allowed = visible_keys(mask, causal, q, k)
     with torch.no_grad():
         scores.add_(masking_bias(allowed, scores.dtype))
     weights = scores.softmax(dim=-1)
-    if _some_query_sees_no_key(allowed):
+    if some_query_sees_no_key(allowed):
         weights = weights * allowed.any(dim=-1, keepdim=True)  # such rows were uniform; make them zero
     return weights
 
@@ -191,9 +142,11 @@ class MultiHeadAttention(nn.Module):
     (4·(H·Dh)² with bias=False). W_q, W_k and W_v are stored stacked in `qkv_proj` (3D × D, the layout of
     nn.MultiheadAttention's in_proj_weight and GPT-2's c_attn) so one matmul projects all three.
 
-    attn_impl: "manual" runs the hand-built maths of this file; "sdpa" runs the same parameters through
-    torch.nn.functional.scaled_dot_product_attention (fused kernels, same results). Attention weights are
-    only ever computed by the manual path, so `return_weights=True` always takes it.
+    attn_impl: "manual" runs the hand-built maths of this file (for causal self-attention over more than
+    one block of queries, the block-by-block form of layers/causal_attention.py, which skips the masked
+    triangle); "sdpa" runs the same parameters through torch.nn.functional.scaled_dot_product_attention
+    (fused kernels, same results). Attention weights are only ever computed by apply_attention, so
+    `return_weights=True` always takes it.
     """
 
     def __init__(
@@ -261,8 +214,12 @@ class MultiHeadAttention(nn.Module):
         if cache is not None:
             k, v = cache.append(k, v)  # (B, H, Tk, Dh), Tk = cached + T
         if self.attn_impl == "sdpa" and not return_weights:
-            values = self._fused_attention(q, k, v, mask)
-            weights = None
+            values, weights = self._fused_attention(q, k, v, mask), None
+        elif self.causal and not return_weights and blocks_pay(q, k, mask):
+            # The same maths as apply_attention, skipping the masked upper triangle block by block (a
+            # training sequence of the causal LM; layers/causal_attention.py).
+            dropout_p = self.dropout if self.training else 0.0
+            values, weights = causal_attention(q, k, v, mask, dropout_p), None
         else:
             values, weights = self.apply_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, Tk)
         out = self.out_proj(self.merge_heads(values))  # (B, T, D)

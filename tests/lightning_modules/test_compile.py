@@ -3,30 +3,35 @@
 import pytest
 import torch
 
+from layers.causal_attention import BLOCK
 from layers.transformer import TransformerConfig, TransformerLM
 from lightning_modules.causal_lm import CausalLM
 
+# The hand-built path at two lengths: one block of queries (the plain formula) and several (the block loop
+# of layers/causal_attention.py, with its closed-form backward).
+PATHS = [("manual", 8), ("manual", BLOCK + 8), ("sdpa", 8)]
 
-def tiny_lm(attn_impl: str) -> TransformerLM:
-    config = TransformerConfig(vocab_size=11, d_model=16, n_heads=2, n_layers=2, max_len=8, dropout=0.0)
+
+def tiny_lm(attn_impl: str, max_len: int = 8) -> TransformerLM:
+    config = TransformerConfig(vocab_size=11, d_model=16, n_heads=2, n_layers=2, max_len=max_len, dropout=0.0)
     config.attn_impl = attn_impl
     return TransformerLM(config)
 
 
-@pytest.mark.parametrize("attn_impl", ["manual", "sdpa"])
-def test_forward_has_no_graph_breaks(attn_impl):
-    lm = tiny_lm(attn_impl)
-    ids = torch.randint(11, (3, 8))
+@pytest.mark.parametrize(("attn_impl", "t"), PATHS)
+def test_forward_has_no_graph_breaks(attn_impl, t):
+    lm = tiny_lm(attn_impl, t)
+    ids = torch.randint(11, (3, t))
     explanation = torch._dynamo.explain(lm)(ids)
     assert explanation.graph_break_count == 0, explanation.break_reasons
     assert explanation.graph_count == 1
 
 
-@pytest.mark.parametrize("attn_impl", ["manual", "sdpa"])
-def test_compiled_forward_and_gradients_equal_eager(attn_impl):
+@pytest.mark.parametrize(("attn_impl", "t"), PATHS)
+def test_compiled_forward_and_gradients_equal_eager(attn_impl, t):
     torch._dynamo.reset()
-    lm = tiny_lm(attn_impl)
-    ids = torch.randint(11, (3, 8))
+    lm = tiny_lm(attn_impl, t)
+    ids = torch.randint(11, (3, t))
     # aot_eager traces forward and backward as inductor does (fullgraph: a graph break is an error), without
     # the C++ compilation that would make this test slow.
     compiled = torch.compile(lm, fullgraph=True, backend="aot_eager")
