@@ -36,14 +36,19 @@ class FeedForward(nn.Module):
     """Position-wise MLP: linear (D → d_ff, 4·D by default) → activation → dropout → linear (d_ff → D)."""
 
     def __init__(
-        self, d_model: int, d_ff: int | None = None, activation: Activation = "relu", dropout: float = 0.0
+        self,
+        d_model: int,
+        d_ff: int | None = None,
+        activation: Activation = "relu",
+        dropout: float = 0.0,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         d_ff = 4 * d_model if d_ff is None else d_ff
-        self.linear1 = nn.Linear(d_model, d_ff)
+        self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
         self.activation = build_activation(activation)
         self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(d_ff, d_model)
+        self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear2(self.dropout(self.activation(self.linear1(x))))  # (B, T, D)
@@ -56,6 +61,7 @@ class TransformerBlock(nn.Module):
     pre-norm (GPT-2; trains deeper stacks without warm-up tricks):
                                       x = x + drop(attn(norm1(x))); x = x + drop(ff(norm2(x)))
     The same arrangement, parameter for parameter, as nn.TransformerEncoderLayer(norm_first=norm == "pre").
+    bias=False drops the biases of every linear layer and norm (nanoGPT's default).
     """
 
     def __init__(
@@ -69,15 +75,16 @@ class TransformerBlock(nn.Module):
         causal: bool = False,
         eps: float = 1e-5,
         attn_impl: AttentionImpl = "manual",
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if norm not in ("pre", "post"):
             raise InputError(f"norm must be 'pre' or 'post', got {norm!r}")
         self.norm_placement = norm
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout, causal=causal, attn_impl=attn_impl)
-        self.ff = FeedForward(d_model, d_ff, activation, dropout)
-        self.norm1 = LayerNorm(d_model, eps)
-        self.norm2 = LayerNorm(d_model, eps)
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout, bias, causal, attn_impl)
+        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias)
+        self.norm1 = LayerNorm(d_model, eps, bias)
+        self.norm2 = LayerNorm(d_model, eps, bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(

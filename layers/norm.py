@@ -15,57 +15,62 @@ from layers.errors import InputError
 
 
 class _Normalize(torch.autograd.Function):
-    """y = x̂ · γ + β with x̂ = (x − mean) / √(var + eps) over `dims`, and its gradient written out by hand.
+    """y = x̂ · γ + β with x̂ = (x − mean) / √(var + eps) over each group of K elements, and its gradient
+    written out by hand. x arrives as (N, K): one row per group.
 
     Left to autograd, the five steps of the forward pass each keep their input and each get a backward node:
     on a CPU the norm then costs several times torch's fused kernel. The gradient in closed form needs only
-    x̂ and 1/√(var + eps): with g = ∂L/∂y · γ (the gradient reaching x̂) and means taken over `dims`,
+    x̂ and 1/√(var + eps): with g = ∂L/∂y · γ (the gradient reaching x̂) and means taken over each row,
         ∂L/∂x = (g − mean(g) − x̂ · mean(g · x̂)) / √(var + eps)
-        ∂L/∂γ = Σ ∂L/∂y · x̂,   ∂L/∂β = Σ ∂L/∂y   (sums over the leading, batch dimensions)
+        ∂L/∂γ = Σ ∂L/∂y · x̂,   ∂L/∂β = Σ ∂L/∂y   (sums over the rows)
     The first line is the chain rule through the mean and the variance, which both depend on every element
-    of the group.
+    of the group. The row means of g and g · x̂ are matrix-vector products with γ, mean(g) = (∂L/∂y) γ / K
+    and mean(g · x̂) = (∂L/∂y · x̂) γ / K, so g itself is never stored, and ∂L/∂y · x̂ serves ∂L/∂γ too: at
+    T = 256 the norm's passes over memory are most of its cost.
     """
 
     @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor, weight: Tensor, bias: Tensor, dims: tuple[int, ...], eps: float):
-        mean = x.mean(dim=dims, keepdim=True)
-        centred = x - mean
-        var = centred.square().mean(dim=dims, keepdim=True)  # biased: divided by K
-        rstd = torch.rsqrt(var.add_(eps))
-        normalized = centred.mul_(rstd)  # x̂, in the buffer of `centred`
+    def forward(ctx: FunctionCtx, x: Tensor, weight: Tensor, bias: Tensor | None, eps: float):
+        k = x.shape[1]
+        mean = x.mean(dim=1, keepdim=True)
+        normalized = x - mean  # x − mean; becomes x̂ in place below
+        # The biased variance (divided by K) from the norm of the centred row: one pass, no squared copy.
+        norm = torch.linalg.vector_norm(normalized, dim=1, keepdim=True)
+        rstd = norm.square_().mul_(1.0 / k).add_(eps).rsqrt_()  # 1/√(var + eps), (N, 1)
+        normalized.mul_(rstd)
         ctx.save_for_backward(normalized, weight, rstd)
-        ctx.dims = dims
-        return torch.addcmul(bias, normalized, weight)  # β + x̂ · γ
+        return normalized * weight if bias is None else torch.addcmul(bias, normalized, weight)  # β + x̂ · γ
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: Tensor):
         normalized, weight, rstd = ctx.saved_tensors
-        dims = ctx.dims
-        batch_dims = tuple(range(grad.dim() - len(dims)))
+        k = grad.shape[1]
+        grad_bias = grad.sum(dim=0) if ctx.needs_input_grad[2] else None
+        grad_x_hat = grad * normalized  # ∂L/∂y · x̂
+        grad_weight = grad_x_hat.sum(dim=0) if ctx.needs_input_grad[1] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
-            g = grad * weight  # ∂L/∂x̂
-            g_mean = g.mean(dim=dims, keepdim=True)
-            g_x_mean = (g * normalized).mean(dim=dims, keepdim=True)
-            grad_x = g.sub_(g_mean).addcmul_(normalized, g_x_mean, value=-1).mul_(rstd)
-        grad_weight = (grad * normalized).sum(dim=batch_dims) if ctx.needs_input_grad[1] else None
-        grad_bias = grad.sum(dim=batch_dims) if ctx.needs_input_grad[2] else None
-        return grad_x, grad_weight, grad_bias, None, None
+            # The two row means, each already multiplied by 1/√(var + eps): (N, 1).
+            g_mean = torch.mv(grad, weight).mul_(1.0 / k).unsqueeze_(1).mul_(rstd)
+            g_x_mean = torch.mv(grad_x_hat, weight).mul_(1.0 / k).unsqueeze_(1).mul_(rstd)
+            g = torch.mul(grad, weight, out=grad_x_hat)  # ∂L/∂x̂, in the buffer of ∂L/∂y · x̂ (used up above)
+            grad_x = g.mul_(rstd).sub_(g_mean).addcmul_(normalized, g_x_mean, value=-1)
+        return grad_x, grad_weight, grad_bias, None
 
 
 class LayerNorm(nn.Module):
     """y = (x − mean) / √(var + eps) · γ + β over the trailing `normalized_shape` dimensions.
 
     The variance is the biased one (divided by K, not K − 1), as in nn.LayerNorm. γ (`weight`) and β
-    (`bias`) have shape `normalized_shape`.
+    (`bias`) have shape `normalized_shape`; `bias=False` leaves β out (nn.LayerNorm(bias=False), nanoGPT).
     - `LayerNorm(d)`: the usual per-token norm of a (B, T, D) tensor.
     - `LayerNorm((T, d), eps=1e-8)`: one statistic per whole sample (K = T·d elements, γ and β of T·d).
     Half-precision inputs are normalised in float32 and returned in their own dtype. The backward pass is
     the closed-form gradient of `_Normalize` (not differentiable twice).
     """
 
-    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5) -> None:
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, bias: bool = True) -> None:
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         if not shape or any(n <= 0 for n in shape):
@@ -73,7 +78,7 @@ class LayerNorm(nn.Module):
         self.normalized_shape = shape
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(shape))
-        self.bias = nn.Parameter(torch.zeros(shape))
+        self.bias = nn.Parameter(torch.zeros(shape)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         n = len(self.normalized_shape)
@@ -82,10 +87,12 @@ class LayerNorm(nn.Module):
                 f"LayerNorm over {self.normalized_shape} got input of shape {tuple(x.shape)}: "
                 f"its last {n} dimension(s) must be {self.normalized_shape}"
             )
-        dims = tuple(range(-n, 0))
         # Statistics of bf16/fp16 activations lose digits; compute them in float32.
         xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        return _Normalize.apply(xf, self.weight, self.bias, dims, self.eps).to(x.dtype)
+        k = self.weight.numel()
+        bias = None if self.bias is None else self.bias.view(k)
+        out = _Normalize.apply(xf.reshape(-1, k), self.weight.view(k), bias, self.eps)  # one row per group
+        return out.view(x.shape).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}"

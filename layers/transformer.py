@@ -42,6 +42,7 @@ class TransformerConfig:
     eps: float = 1e-5
     embedding_norm: bool = False  # BERT normalises the summed embeddings before the first block
     attn_impl: AttentionImpl = "manual"
+    bias: bool = True  # biases in every linear layer and norm (GPT-2, BERT); False as in nanoGPT's train.py
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "max_len"):
@@ -83,14 +84,16 @@ class TransformerStack(nn.Module):
         self.pos = build_positions(c.positions, c.max_len, c.d_model)
         # Vaswani et al. scale token embeddings by √D so they are not drowned by the unit-size sinusoids.
         self.embed_scale = math.sqrt(c.d_model) if c.positions == "sinusoidal" else 1.0
-        self.emb_norm = LayerNorm(c.d_model, c.eps) if c.embedding_norm else None
+        self.emb_norm = LayerNorm(c.d_model, c.eps, c.bias) if c.embedding_norm else None
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(c.d_model, c.n_heads, c.norm, c.dropout, c.activation, c.d_ff, causal, c.eps, c.attn_impl)
+            TransformerBlock(
+                c.d_model, c.n_heads, c.norm, c.dropout, c.activation, c.d_ff, causal, c.eps, c.attn_impl, c.bias
+            )
             for _ in range(c.n_layers)
         )
         # Post-norm blocks already end in a norm; a pre-norm residual stream needs one at the top.
-        self.final_norm = LayerNorm(c.d_model, c.eps) if c.norm == "pre" else None
+        self.final_norm = LayerNorm(c.d_model, c.eps, c.bias) if c.norm == "pre" else None
         init_weights(self)
 
     def embed(self, input_ids: Tensor, offset: int = 0) -> Tensor:

@@ -71,3 +71,14 @@ def test_hand_written_gradient_passes_gradcheck(input_shape, normalized_shape):
         return torch.func.functional_call(norm, {"weight": weight, "bias": bias}, (x,))
 
     assert torch.autograd.gradcheck(with_parameters, (x, norm.weight, norm.bias))
+
+
+def test_bias_free_norm_matches_nn_layer_norm_without_bias():
+    ours = LayerNorm(16, bias=False).double()
+    reference = nn.LayerNorm(16, bias=False).double()
+    assert ours.bias is None and [name for name, _ in ours.named_parameters()] == ["weight"]
+    with torch.no_grad():
+        reference.weight.normal_()
+    copy_parameters(ours, reference, {})
+    x = (torch.randn(4, 7, 16, dtype=torch.float64) * 3 + 1).requires_grad_()
+    assert_same_backward(ours(x), reference(x), x, ours, reference, {})

@@ -112,3 +112,18 @@ def test_lm_head_is_tied_to_the_token_embedding():
     assert lm.lm_head.weight is lm.transformer.tok_emb.weight
     untied = TransformerLM(tiny(), tie_embeddings=False)
     assert untied.lm_head.weight is not untied.transformer.tok_emb.weight
+
+
+def test_bias_free_stack_has_only_weights_and_nanogpts_parameter_count():
+    d, layers, vocab, max_len = 32, 2, 30, 32
+    lm = TransformerLM(tiny(bias=False, norm="pre"))
+    assert not [name for name, _ in lm.named_parameters() if name.endswith("bias")]
+    # nanoGPT's GPT with bias=False: tied embedding, positions, per block 12·D² of matrices and two norm gains,
+    # and the final norm's gain.
+    expected = vocab * d + max_len * d + layers * (12 * d * d + 2 * d) + d
+    assert sum(p.numel() for p in lm.parameters()) == expected
+    ids = torch.randint(vocab, (2, max_len))
+    F.cross_entropy(lm(ids).flatten(0, 1), ids.flatten()).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in lm.parameters())
+    with_biases = TransformerLM(tiny(norm="pre"))
+    assert sum(p.numel() for p in with_biases.parameters()) == expected + layers * (9 * d + 2 * d) + d
