@@ -49,17 +49,21 @@ def warmup_decay(
     return multiplier
 
 
-def configure(optimizer: Optimizer, warmup_steps: int, total_steps: int, decay: Decay) -> dict:
+def configure(optimizer: Optimizer, warmup_steps: int, total_steps: int, decay: Decay, min_ratio: float = 0.0) -> dict:
     """What LightningModule.configure_optimizers returns: the optimiser and a per-step schedule."""
-    scheduler = LambdaLR(optimizer, warmup_decay(warmup_steps, total_steps, decay))
+    if not 0.0 <= min_ratio <= 1.0:
+        raise InputError(f"lr_min_ratio must be in [0, 1], got {min_ratio}")
+    scheduler = LambdaLR(optimizer, warmup_decay(warmup_steps, total_steps, decay, min_ratio))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 class WarmupDecayOptimization:
     """configure_optimizers for a LightningModule with an injected `optimizer` (a callable taking parameter
-    groups) and `warmup_steps` and `lr_decay` hyperparameters; the schedule spans the whole run."""
+    groups) and `warmup_steps` and `lr_decay` hyperparameters, and optionally `lr_min_ratio` (where the decay
+    ends, as a fraction of the peak rate; 0 by default); the schedule spans the whole run."""
 
     def configure_optimizers(self) -> dict:
         optimizer = self.optimizer(parameter_groups(self))
         total = int(self.trainer.estimated_stepping_batches)
-        return configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay)
+        min_ratio = self.hparams.get("lr_min_ratio", 0.0)
+        return configure(optimizer, self.hparams.warmup_steps, total, self.hparams.lr_decay, min_ratio)

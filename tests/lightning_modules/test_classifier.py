@@ -11,7 +11,7 @@ from layers.classifier import TransformerClassifier
 from layers.errors import InputError
 from layers.recurrent_classifier import RecurrentClassifier
 from lightning_modules.classifier import SequenceClassifier, TextClassifier
-from lightning_modules.optim import parameter_groups, warmup_decay
+from lightning_modules.optim import configure, parameter_groups, warmup_decay
 
 
 def trainer(**kwargs) -> L.Trainer:
@@ -84,6 +84,20 @@ def test_warmup_then_decay_schedule():
     assert warmup_decay(5, 100, "constant")(80) == 1.0
     with pytest.raises(ValueError, match="unknown decay"):
         warmup_decay(0, 10, "step")
+
+
+def test_decay_can_end_at_a_floor():
+    cosine = warmup_decay(warmup_steps=10, total_steps=110, decay="cosine", min_ratio=0.1)  # nanoGPT: 1e-3 → 1e-4
+    assert cosine(9) == pytest.approx(1.0) and cosine(60) == pytest.approx(0.55) and cosine(110) == pytest.approx(0.1)
+    model = torch.nn.Linear(2, 2)
+    scheduled = configure(torch.optim.SGD(model.parameters(), lr=1e-3), 10, 110, "cosine", min_ratio=0.1)
+    scheduler = scheduled["lr_scheduler"]["scheduler"]
+    for _ in range(110):
+        scheduled["optimizer"].step()
+        scheduler.step()
+    assert scheduler.get_last_lr() == [pytest.approx(1e-4)]
+    with pytest.raises(InputError, match="lr_min_ratio"):
+        configure(torch.optim.SGD(model.parameters(), lr=1e-3), 10, 110, "cosine", min_ratio=1.5)
 
 
 def test_biases_and_norm_gains_are_not_decayed():
