@@ -10,7 +10,8 @@ next token at every position, or -100 where no loss is taken.
   generator seeded by (seed, k), so a resumed run sees exactly the batches an uninterrupted one would.
 - validation, two figures: (0) every token of the split scored once, each with up to L tokens of context
   (windows of L overlapping by half: val/bpc); (1) the exercise's estimate, the last token of
-  `last_token_batches` batches of random slices from a fixed seed (val/bpc_last_token).
+  `last_token_batches` batches of random slices from a fixed seed (val/bpc_last_token; 0 leaves this
+  second loader out).
 """
 
 from __future__ import annotations
@@ -124,10 +125,11 @@ class LanguageModelDataModule(TextData, L.LightningDataModule):
             ("seq_len", seq_len),
             ("batch_size", batch_size),
             ("batches_per_epoch", batches_per_epoch),
-            ("last_token_batches", last_token_batches),
         ):
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
+        if last_token_batches < 0:
+            raise ValueError(f"last_token_batches must be 0 (no last-token estimate) or more, got {last_token_batches}")
         self.seq_len, self.batch_size, self.batches_per_epoch = seq_len, batch_size, batches_per_epoch
         self.last_token_batches, self.eval_batch_size = last_token_batches, eval_batch_size or batch_size
         self.seed, self.num_workers = seed, num_workers
@@ -170,6 +172,8 @@ class LanguageModelDataModule(TextData, L.LightningDataModule):
 
     def val_dataloader(self) -> list[DataLoader]:
         windows = self._loader(Windows(self.splits["val"], self.seq_len), batched=False)
+        if self.last_token_batches == 0:
+            return [windows]
         last = RandomSlices(self.splits["val"], self.seq_len, self.eval_batch_size, seed=12345, last_token_only=True)
         numbers = BatchNumbers(self.last_token_batches, *self._process(), epochs_matter=False)
         return [windows, self._loader(last, numbers)]

@@ -62,6 +62,11 @@ def test_bits_per_character_are_nats_over_ln_2_and_start_near_uniform():
     assert metrics["val/ppl"] == pytest.approx(math.exp(metrics["val/loss"]), rel=1e-5)
     assert metrics["val/bpc"] == pytest.approx(math.log2(dm.vocab_size), abs=0.15)  # a fresh model: ~uniform
     assert "val/bpc_last_token" in metrics
+    without = trainer.validate(model, tiny_data(last_token_batches=0), verbose=False)[0]
+    assert "val/bpc_last_token" not in without
+    assert without["val/bpc"] == pytest.approx(metrics["val/bpc"], rel=1e-6)  # every token, either way
+    with pytest.raises(ValueError, match="last_token_batches"):
+        tiny_data(last_token_batches=-1)
 
 
 def test_training_brings_bits_per_character_down_and_logs_samples(tmp_path):
