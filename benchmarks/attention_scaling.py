@@ -3,10 +3,13 @@
     python benchmarks/attention_scaling.py                 # T = 128 … 2048, B=4 D=128 H=4 (~2 min on 2 cores)
     python benchmarks/attention_scaling.py --out docs/figures/attention_scaling.png
 
-MultiHeadAttention(causal=True) with attn_impl="manual" (the (B, H, T, T) scores and weights materialised)
-and attn_impl="sdpa" (torch's fused kernel), same weights and inputs. Time: median of interleaved runs in this
-process. Memory: each point runs once more in a fresh process, which reports its peak resident memory above
-what it held before the forward pass (the CPU has no allocator statistics like CUDA's max_memory_allocated).
+MultiHeadAttention(causal=True), same weights and inputs, three ways: the textbook formula with the whole
+(B, H, T, T) score matrix materialised (apply_attention, what the manual path computes for T ≤ one block and
+whenever weights are asked for); attn_impl="manual" (for T above one block of queries, the block-by-block
+form of layers/causal_attention.py, which skips the masked triangle); and attn_impl="sdpa" (torch's fused
+kernel). Time: median of interleaved runs in this process. Memory: each point runs once more in a fresh
+process, which reports its peak resident memory above what it held before the forward pass (the CPU has no
+allocator statistics like CUDA's max_memory_allocated).
 Prints a Markdown table and writes the chart.
 """
 
@@ -26,14 +29,27 @@ from benchmarks.timing import add_thread_argument, apply_threads, interleaved_me
 from layers.attention import MultiHeadAttention
 from lightning_modules import allocator
 
-IMPLS = ("manual", "sdpa")
+IMPLS = ("full", "manual", "sdpa")
+LABELS = {
+    "full": "hand-built, whole score matrix",
+    "manual": 'hand-built, causal blocks (attn_impl="manual")',
+    "sdpa": 'fused (attn_impl="sdpa")',
+}
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "figures" / "attention_scaling.png"
 
 
 def case(impl: str, batch: int, seq_len: int, d_model: int, heads: int):
     torch.manual_seed(0)
-    attention = MultiHeadAttention(d_model, heads, causal=True, attn_impl=impl)
+    attention = MultiHeadAttention(d_model, heads, causal=True, attn_impl="manual" if impl == "full" else impl)
     x = torch.randn(batch, seq_len, d_model, requires_grad=True)
+    if impl == "full":  # the textbook path, through the layer's own public steps
+
+        def forward():
+            q, k, v = attention.project(x)
+            values, _ = attention.apply_attention(q, k, v)
+            return attention.out_proj(attention.merge_heads(values))
+
+        return lambda: forward().sum().backward()
     return lambda: attention(x).sum().backward()
 
 
@@ -72,11 +88,10 @@ def plot(results: dict[str, dict[int, tuple[float, float]]], args: argparse.Name
     import matplotlib.pyplot as plt
 
     fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(10, 4))
-    labels = {"manual": 'hand-built (attn_impl="manual")', "sdpa": 'fused (attn_impl="sdpa")'}
     for impl, points in results.items():
         ts = sorted(points)
-        ax_time.plot(ts, [points[t][0] for t in ts], marker="o", label=labels[impl])
-        ax_mem.plot(ts, [points[t][1] for t in ts], marker="o", label=labels[impl])
+        ax_time.plot(ts, [points[t][0] for t in ts], marker="o", label=LABELS[impl])
+        ax_mem.plot(ts, [points[t][1] for t in ts], marker="o", label=LABELS[impl])
     for ax, ylabel in ((ax_time, "forward + backward, ms"), (ax_mem, "peak memory above inputs, MB")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -123,9 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{machine_line()}; allocator: {allocator.describe()}; median of {args.repeats}\n")
     rows = []
     for t in args.seq_lens:
-        (m_ms, m_mb), (s_ms, s_mb) = results["manual"][t], results["sdpa"][t]
-        rows.append([t, f"{m_ms:.1f}", f"{s_ms:.1f}", m_ms / s_ms, f"{m_mb:.0f}", f"{s_mb:.0f}", m_mb / max(s_mb, 1)])
-    header = ["T", "hand-built ms", "sdpa ms", "time ×", "hand-built MB", "sdpa MB", "memory ×"]
+        (f_ms, f_mb), (m_ms, m_mb), (s_ms, s_mb) = (results[impl][t] for impl in IMPLS)
+        times = [f"{f_ms:.1f}", f"{m_ms:.1f}", f"{s_ms:.1f}", m_ms / s_ms]
+        rows.append([t, *times, f"{f_mb:.0f}", f"{m_mb:.0f}", f"{s_mb:.0f}", m_mb / max(s_mb, 1)])
+    header = ["T", "whole ms", "blocks ms", "sdpa ms", "blocks/sdpa time", "whole MB", "blocks MB", "sdpa MB"]
+    header += ["blocks/sdpa memory"]
     print(markdown_table(header, rows))
     plot(results, args, args.out)
     print(f"\nchart: {args.out}")

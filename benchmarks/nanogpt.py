@@ -1,8 +1,10 @@
 """The lab's TransformerLM against nanoGPT's GPT: one training step, and nanoGPT's whole CPU recipe.
 
     python benchmarks/nanogpt.py                        # steps at B=32 T=256 and B=12 T=64 (~1 min)
+    python benchmarks/nanogpt.py --ablate               # also the lab's stack with torch's LayerNorm (~2 min)
     python benchmarks/nanogpt.py --compile              # also both models under torch.compile (~4 min)
     python benchmarks/nanogpt.py --nanogpt /path/to/nanoGPT --skip-steps    # the recipe side by side (~4 min)
+    python benchmarks/nanogpt.py --nanogpt PATH --skip-steps --lab-compile --rounds 3   # and compiled (~16 min)
 
 Steps: forward, cross-entropy, backward and AdamW of the same-sized model (4 layers, 4 heads, d 128, vocabulary
 of 32), for nanoGPT's `GPT` (re-stated below, `NanoGPT`: the same modules, parameter names and calls as
@@ -12,9 +14,13 @@ The cases run interleaved in this one process; each figure is the median of the 
 Recipe (`--nanogpt PATH`, a checkout of karpathy/nanoGPT; not a dependency of the lab): the toy grammar's
 training and validation text are written in nanoGPT's format (train.bin, val.bin, meta.pkl, with the lab's
 character ids), then nanoGPT's train.py runs its README's CPU recipe on them and `train.py fit --config
-configs/toy_lm/nanogpt_recipe.yaml` runs the same hyperparameters; each whole process is timed. Both best
-checkpoints are then scored by one function: bits per character over every validation character, each with
-up to 64 characters of context.
+configs/toy_lm/nanogpt_recipe.yaml` runs the same hyperparameters (`--lab-compile`: also with compile: true,
+first on an empty compile cache of its own, then on the filled one); each whole process is timed, rounds
+alternate the order. Every best checkpoint is then scored by one function: bits per character over every
+validation character, each with up to 64 characters of context.
+
+The ablation rows (`--ablate`) swap the lab's hand-built LayerNorm for nn.LayerNorm with the same parameters:
+they show how much of the step the hand-built norm costs. The lab never trains that way.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import argparse
 import math
 import os
 import pickle
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +43,7 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians, machine_line, markdown_table
+from layers.norm import LayerNorm
 from layers.transformer import TransformerConfig, TransformerLM
 from lightning_modules import allocator
 
@@ -145,11 +153,24 @@ class NanoGPT(nn.Module):
 # ---- one training step ------------------------------------------------------------------------------------
 
 
-def lab_model(vocab_size: int, block_size: int, attn_impl: str) -> TransformerLM:
+def lab_model(vocab_size: int, block_size: int, attn_impl: str, torch_norms: bool = False) -> TransformerLM:
     config = TransformerConfig(
         vocab_size, d_model=128, n_heads=4, n_layers=4, max_len=block_size, dropout=0.0, attn_impl=attn_impl
     )
-    return TransformerLM(config)
+    model = TransformerLM(config)
+    return with_torch_norms(model) if torch_norms else model
+
+
+def with_torch_norms(model: nn.Module) -> nn.Module:
+    """The ablation: every hand-built LayerNorm replaced by nn.LayerNorm (torch's fused kernel) with the same
+    parameters, to show which share of the step the hand-built norm costs. Not how the lab trains."""
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, LayerNorm):
+                fused = nn.LayerNorm(child.normalized_shape, child.eps, bias=child.bias is not None)
+                fused.load_state_dict(child.state_dict())
+                setattr(module, name, fused)
+    return model
 
 
 def training_step(model: nn.Module, batch: tuple[Tensor, Tensor], compile_: bool = False):
@@ -168,7 +189,9 @@ def training_step(model: nn.Module, batch: tuple[Tensor, Tensor], compile_: bool
     return step
 
 
-def step_table(batch: int, seq_len: int, repeats: int, compile_: bool, vocab_size: int = 32) -> str:
+def step_table(
+    batch: int, seq_len: int, repeats: int, compile_: bool, ablate: bool = False, vocab_size: int = 32
+) -> str:
     torch.manual_seed(0)
     data = torch.randint(vocab_size, (batch, seq_len + 1))
     xy = (data[:, :-1].contiguous(), data[:, 1:].contiguous())
@@ -177,6 +200,9 @@ def step_table(batch: int, seq_len: int, repeats: int, compile_: bool, vocab_siz
         'TransformerLM attn_impl="manual" (hand-built)': lab_model(vocab_size, seq_len, "manual"),
         'TransformerLM attn_impl="sdpa"': lab_model(vocab_size, seq_len, "sdpa"),
     }
+    if ablate:
+        models["ablation: hand-built attention, torch's LayerNorm"] = lab_model(vocab_size, seq_len, "manual", True)
+        models["ablation: sdpa, torch's LayerNorm"] = lab_model(vocab_size, seq_len, "sdpa", True)
     cases = {name: training_step(m, xy) for name, m in models.items()}
     warmups = {}
     if compile_:
@@ -268,8 +294,8 @@ def bits_per_char(model: nn.Module, tokens: Tensor, context: int = 64, batch: in
     return total / count / math.log(2)
 
 
-def timed(cmd: list[str], cwd: Path, log: Path, threads: int | None) -> float:
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+def timed(cmd: list[str], cwd: Path, log: Path, threads: int | None, env: dict[str, str] | None = None) -> float:
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}), **(env or {})}
     start = time.perf_counter()
     with open(log, "w") as out:
         result = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -279,7 +305,9 @@ def timed(cmd: list[str], cwd: Path, log: Path, threads: int | None) -> float:
     return seconds
 
 
-def recipe_table(nanogpt: Path, rounds: int, workdir: Path, steps: int, threads: int | None) -> str:
+def recipe_table(
+    nanogpt: Path, rounds: int, workdir: Path, steps: int, threads: int | None, lab_compile: bool = False
+) -> str:
     from lightning_modules.causal_lm import CausalLM
 
     if not (nanogpt / "train.py").is_file() or not (nanogpt / "configurator.py").is_file():
@@ -288,8 +316,12 @@ def recipe_table(nanogpt: Path, rounds: int, workdir: Path, steps: int, threads:
     # nanoGPT reads configurator.py and data/<dataset>/ from its working directory: run it in workdir.
     if not (workdir / "configurator.py").exists():
         (workdir / "configurator.py").symlink_to(nanogpt.resolve() / "configurator.py")
-    rows, scores = [], {"nanoGPT": [], "lab": []}
-    for r in range(rounds):  # alternate which goes first, so a drift in load hits both alike
+    # compile: true keeps inductor's compiled kernels in a cache of this work folder's own, so its first
+    # run starts from an empty cache (cold, as on a new machine) and later rounds find it filled (warm).
+    compile_cache = workdir / "inductor_cache"
+    variants = {"lab": []} | ({"lab, compile: true": ["--model.init_args.compile", "true"]} if lab_compile else {})
+    rows, scores = [], {name: [] for name in ("nanoGPT", *variants)}
+    for r in range(rounds):  # alternate the order, so a drift in load hits every run alike
         runs = {
             "nanoGPT": [
                 sys.executable,
@@ -301,47 +333,66 @@ def recipe_table(nanogpt: Path, rounds: int, workdir: Path, steps: int, threads:
                 f"--max_iters={steps}",
                 f"--lr_decay_iters={steps}",
                 f"--eval_interval={max(1, steps // 8)}",
-            ],
-            "lab": [
+            ]
+        }
+        for i, (name, extra) in enumerate(variants.items()):
+            runs[name] = [
                 sys.executable,
                 str(ROOT / "train.py"),
                 "fit",
                 "--config",
                 str(RECIPE_CONFIG),
                 "--trainer.logger.init_args.save_dir",
-                str(workdir / f"lab_runs_{r}"),
+                str(workdir / f"lab_runs_{r}_{i}"),
                 "--trainer.enable_progress_bar",
                 "false",
+                *extra,
                 *([] if steps == RECIPE_STEPS else ["--trainer.max_steps", str(steps), "--trainer.max_epochs", "-1"]),
                 *([] if steps == RECIPE_STEPS else ["--data.init_args.batches_per_epoch", str(max(1, steps // 8))]),
-            ],
-        }
+            ]
         for name in list(runs) if r % 2 == 0 else list(runs)[::-1]:
-            seconds = timed(runs[name], workdir, workdir / f"{name}_{r}.log", threads)
+            compiled = name != "nanoGPT" and bool(variants[name])
+            label = name
+            if compiled:
+                label += ", warm cache" if compile_cache.is_dir() and any(compile_cache.iterdir()) else ", cold cache"
+            env = {"TORCHINDUCTOR_CACHE_DIR": str(compile_cache)} if compiled else None
+            log = workdir / f"{name.split(',')[0]}_{r}{'_compiled' if compiled else ''}.log"
+            seconds = timed(runs[name], workdir, log, threads, env)
             if name == "nanoGPT":
                 model = NanoGPT.from_checkpoint(workdir / f"nanogpt_out_{r}" / "ckpt.pt")
             else:
-                best = sorted((workdir / f"lab_runs_{r}").rglob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
+                folder = workdir / f"lab_runs_{r}_{list(variants).index(name)}"
+                best = sorted(folder.rglob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
                 model = CausalLM.load_from_checkpoint(best[-1], map_location="cpu", weights_only=True).net
             bpc = bits_per_char(model, val)
-            scores[name].append((seconds, bpc))
-            rows.append([r + 1, name, f"{seconds:.1f}", f"{bpc:.3f}"])
-    ratio = [lab[0] / ref[0] for lab, ref in zip(scores["lab"], scores["nanoGPT"], strict=True)]
+            scores[name].append(seconds)
+            rows.append([r + 1, label, f"{seconds:.1f}", f"{bpc:.3f}", ""])
+    for row in rows:  # each lab run against nanoGPT's run of the same round
+        if row[1] != "nanoGPT":
+            row[4] = float(row[2]) / scores["nanoGPT"][row[0] - 1]
     title = (
-        f"nanoGPT's CPU recipe on the toy grammar (4 layers, 4 heads, d 128, context 64, batch 12, {steps} steps), "
-        "whole-process wall time; bpc of the best checkpoint over every validation character, scored alike"
+        f"nanoGPT's CPU recipe on the toy grammar (4 layers, 4 heads, d 128, no biases, context 64, batch 12, "
+        f"{steps} steps), whole-process wall time; bpc of the best checkpoint over every validation character, "
+        "scored alike"
     )
-    ratios = ", ".join(f"{x:.2f}" for x in ratio)
-    return f"{title}\n\n" + markdown_table(["round", "run", "s", "val bpc"], rows) + f"\n\nlab / nanoGPT time: {ratios}"
+    ratios = [
+        f"{name}: median {statistics.median(t / n for t, n in zip(times, scores['nanoGPT'], strict=True)):.2f}"
+        for name, times in scores.items()
+        if name != "nanoGPT"
+    ]
+    table = markdown_table(["round", "run", "s", "val bpc", "× nanoGPT"], rows)
+    return f"{title}\n\n{table}\n\nlab / nanoGPT time, {rounds} round(s): " + "; ".join(ratios)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nanogpt", type=Path, help="a karpathy/nanoGPT checkout: also run its recipe side by side")
     p.add_argument("--rounds", type=int, default=1, help="recipe runs of each (alternating order)")
+    p.add_argument("--lab-compile", action="store_true", help="also run the lab's recipe with compile: true")
     p.add_argument("--steps", type=int, default=RECIPE_STEPS, help="training steps of the recipe (a smoke test: fewer)")
     p.add_argument("--repeats", type=int, default=10, help="timed steps per case at B=32 T=256 (3× at B=12 T=64)")
     p.add_argument("--compile", action="store_true", help="also time both models under torch.compile")
+    p.add_argument("--ablate", action="store_true", help="also the lab's stack with torch's LayerNorm for its own")
     p.add_argument("--skip-steps", action="store_true", help="only the recipe")
     p.add_argument("--profile", action="store_true", help="torch.profiler's top operators of each model's step")
     p.add_argument("--workdir", type=Path, help="where the recipe's data, runs and logs go (default: a temp dir)")
@@ -357,18 +408,18 @@ def main(argv: list[str] | None = None) -> None:
     apply_threads(args.threads)
     print(f"{machine_line()}; allocator: {allocator.describe()}\n")
     if not args.skip_steps:
-        print(step_table(32, 256, args.repeats, args.compile), end="\n\n")
-        print(step_table(12, 64, 3 * args.repeats, args.compile), end="\n\n")
+        print(step_table(32, 256, args.repeats, args.compile, args.ablate), end="\n\n")
+        print(step_table(12, 64, 3 * args.repeats, args.compile, args.ablate), end="\n\n")
     if args.profile:
         print(profile_tables(32, 256, 3), end="\n\n")
         print(profile_tables(12, 64, 20), end="\n\n")
     if args.nanogpt is not None:
         if args.workdir is not None:
             args.workdir.mkdir(parents=True, exist_ok=True)
-            print(recipe_table(args.nanogpt, args.rounds, args.workdir, args.steps, args.threads))
+            print(recipe_table(args.nanogpt, args.rounds, args.workdir, args.steps, args.threads, args.lab_compile))
         else:
             with tempfile.TemporaryDirectory(prefix="nanogpt_recipe_") as tmp:
-                print(recipe_table(args.nanogpt, args.rounds, Path(tmp), args.steps, args.threads))
+                print(recipe_table(args.nanogpt, args.rounds, Path(tmp), args.steps, args.threads, args.lab_compile))
 
 
 if __name__ == "__main__":

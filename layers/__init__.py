@@ -8,6 +8,7 @@ from layers.attention import (
     scaled_dot_product_attention,
 )
 from layers.blocks import FeedForward, TransformerBlock
+from layers.causal_attention import causal_attention
 from layers.kv_cache import KVCache
 from layers.norm import LayerNorm
 from layers.position import LearnedPositionEmbedding, SinusoidalPositionEncoding, sinusoidal_table
@@ -32,6 +33,7 @@ __all__ = [
     "TransformerLM",
     "TransformerStack",
     "attention_weights",
+    "causal_attention",
     "scaled_dot_product_attention",
     "sinusoidal_table",
 ]

@@ -34,7 +34,9 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
     model's context; the monitored figure) and val/bpc_last_token (the exercise's estimate: −log₂ p of the
     last token of random slices). Every `sample_every_n_steps` steps, a sample continued from 16
     characters of validation text goes to TensorBoard as text. `compile: true` runs the training steps
-    through torch.compile (see benchmarks/nanogpt.py for when its warm-up pays).
+    through torch.compile (see benchmarks/nanogpt.py for when its warm-up pays). `bias: false` leaves the
+    biases out of every linear layer and norm (nanoGPT's layout); `lr_min_ratio` is where the decay ends, as
+    a fraction of the peak learning rate (nanoGPT's recipe: 0.1).
     """
 
     def __init__(
