@@ -4,9 +4,9 @@
     python benchmarks/attention_scaling.py --out docs/figures/attention_scaling.png
 
 MultiHeadAttention(causal=True), same weights and inputs, three ways: the textbook formula with the whole
-(B, H, T, T) score matrix materialised (apply_attention, what the manual path computes for T ≤ one block and
-whenever weights are asked for); attn_impl="manual" (for T above one block of queries, the block-by-block
-form of layers/causal_attention.py, which skips the masked triangle); and attn_impl="sdpa" (torch's fused
+(B, H, T, T) score matrix materialised (apply_attention, what the manual path computes for T ≤ 128 and
+whenever weights are asked for); attn_impl="manual" (for T above two blocks of 64 queries, the
+block-by-block form of layers/causal_attention.py, which skips the masked triangle); and attn_impl="sdpa" (torch's fused
 kernel). Time: median of interleaved runs in this process. Memory: each point runs once more in a fresh
 process, which reports its peak resident memory above what it held before the forward pass (the CPU has no
 allocator statistics like CUDA's max_memory_allocated).

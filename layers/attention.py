@@ -143,7 +143,7 @@ class MultiHeadAttention(nn.Module):
     nn.MultiheadAttention's in_proj_weight and GPT-2's c_attn) so one matmul projects all three.
 
     attn_impl: "manual" runs the hand-built maths of this file (for causal self-attention over more than
-    one block of queries, the block-by-block form of layers/causal_attention.py, which skips the masked
+    two blocks of 64 queries, the block-by-block form of layers/causal_attention.py, which skips the masked
     triangle); "sdpa" runs the same parameters through torch.nn.functional.scaled_dot_product_attention
     (fused kernels, same results). Attention weights are only ever computed by apply_attention, so
     `return_weights=True` always takes it.

@@ -38,11 +38,12 @@ BLOCK = 64
 
 def blocks_pay(q: Tensor, k: Tensor, mask: Tensor | None, block: int = BLOCK) -> bool:
     """Whether `causal_attention` applies and saves work: self-attention (as many queries as keys) over
-    more than one block, no mask or one per key, and no autocast (whose casts the closed-form backward
-    would not repeat)."""
+    more than two blocks, no mask or one per key, and no autocast (whose casts the closed-form backward
+    would not repeat). Two blocks skip a quarter of the scores, which on a CPU only pays back the loop's
+    extra calls (a tie at T = 128, benchmarks/attention_scaling.py); three skip a third."""
     t = q.shape[-2]
     per_key = mask is None or mask.dim() == 2 or (mask.dim() == q.dim() and mask.shape[-2] == 1)
-    return t == k.shape[-2] and t > block and per_key and not torch.is_autocast_enabled(q.device.type)
+    return t == k.shape[-2] and t > 2 * block and per_key and not torch.is_autocast_enabled(q.device.type)
 
 
 def causal_attention(

@@ -106,7 +106,7 @@ def test_multi_head_attention_takes_the_blocked_path_and_matches_nn_multihead_at
         return causal_attention(*args, **kwargs)
 
     monkeypatch.setattr(layers.attention, "causal_attention", spy)
-    t, d, h = BLOCK + 9, 16, 4
+    t, d, h = 2 * BLOCK + 9, 16, 4
     ours = MultiHeadAttention(d, h, causal=True).double()
     reference = nn.MultiheadAttention(d, h, batch_first=True).double()
     copy_parameters(ours, reference, mha_names())
@@ -124,13 +124,14 @@ def test_multi_head_attention_takes_the_blocked_path_and_matches_nn_multihead_at
 
 
 def test_short_sequences_cached_queries_masks_per_query_and_autocast_take_the_plain_path():
-    long = torch.randn(2, 2, BLOCK + 1, 8)
+    t = 2 * BLOCK + 1
+    long = torch.randn(2, 2, t, 8)
     assert blocks_pay(long, long, None)
-    assert blocks_pay(long, long, torch.ones(2, BLOCK + 1, dtype=torch.bool))
-    short = torch.randn(2, 2, BLOCK, 8)
-    assert not blocks_pay(short, short, None)  # one block: nothing to skip
+    assert blocks_pay(long, long, torch.ones(2, t, dtype=torch.bool))
+    short = torch.randn(2, 2, 2 * BLOCK, 8)
+    assert not blocks_pay(short, short, None)  # two blocks: a quarter skipped, paid back in calls
     assert not blocks_pay(long[..., 1:, :], long, None)  # fewer queries than keys (a KV cache)
-    per_query = torch.ones(2, 1, BLOCK + 1, BLOCK + 1, dtype=torch.bool)
+    per_query = torch.ones(2, 1, t, t, dtype=torch.bool)
     assert not blocks_pay(long, long, per_query)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not blocks_pay(long, long, None)

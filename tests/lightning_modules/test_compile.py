@@ -9,7 +9,7 @@ from lightning_modules.causal_lm import CausalLM
 
 # The hand-built path at two lengths: one block of queries (the plain formula) and several (the block loop
 # of layers/causal_attention.py, with its closed-form backward).
-PATHS = [("manual", 8), ("manual", BLOCK + 8), ("sdpa", 8)]
+PATHS = [("manual", 8), ("manual", 2 * BLOCK + 8), ("sdpa", 8)]
 
 
 def tiny_lm(attn_impl: str, max_len: int = 8) -> TransformerLM:
