@@ -320,7 +320,7 @@ def recipe_table(
     # run starts from an empty cache (cold, as on a new machine) and later rounds find it filled (warm).
     compile_cache = workdir / "inductor_cache"
     variants = {"lab": []} | ({"lab, compile: true": ["--model.init_args.compile", "true"]} if lab_compile else {})
-    rows, scores = [], {name: [] for name in ("nanoGPT", *variants)}
+    rows, run_order, scores = [], [], {name: [] for name in ("nanoGPT", *variants)}
     for r in range(rounds):  # alternate the order, so a drift in load hits every run alike
         runs = {
             "nanoGPT": [
@@ -335,7 +335,8 @@ def recipe_table(
                 f"--eval_interval={max(1, steps // 8)}",
             ]
         }
-        for i, (name, extra) in enumerate(variants.items()):
+        run_folders = {name: workdir / f"lab_runs_{r}_{i}" for i, name in enumerate(variants)}
+        for name, extra in variants.items():
             runs[name] = [
                 sys.executable,
                 str(ROOT / "train.py"),
@@ -343,7 +344,7 @@ def recipe_table(
                 "--config",
                 str(RECIPE_CONFIG),
                 "--trainer.logger.init_args.save_dir",
-                str(workdir / f"lab_runs_{r}_{i}"),
+                str(run_folders[name]),
                 "--trainer.enable_progress_bar",
                 "false",
                 *extra,
@@ -356,20 +357,20 @@ def recipe_table(
             if compiled:
                 label += ", warm cache" if compile_cache.is_dir() and any(compile_cache.iterdir()) else ", cold cache"
             env = {"TORCHINDUCTOR_CACHE_DIR": str(compile_cache)} if compiled else None
-            log = workdir / f"{name.split(',')[0]}_{r}{'_compiled' if compiled else ''}.log"
+            log = workdir / (f"nanoGPT_{r}.log" if name == "nanoGPT" else f"{run_folders[name].name}.log")
             seconds = timed(runs[name], workdir, log, threads, env)
             if name == "nanoGPT":
                 model = NanoGPT.from_checkpoint(workdir / f"nanogpt_out_{r}" / "ckpt.pt")
             else:
-                folder = workdir / f"lab_runs_{r}_{list(variants).index(name)}"
-                best = sorted(folder.rglob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
+                best = sorted(run_folders[name].rglob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
                 model = CausalLM.load_from_checkpoint(best[-1], map_location="cpu", weights_only=True).net
             bpc = bits_per_char(model, val)
             scores[name].append(seconds)
             rows.append([r + 1, label, f"{seconds:.1f}", f"{bpc:.3f}", ""])
-    for row in rows:  # each lab run against nanoGPT's run of the same round
-        if row[1] != "nanoGPT":
-            row[4] = float(row[2]) / scores["nanoGPT"][row[0] - 1]
+            run_order.append((name, r))
+    for row, (name, r) in zip(rows, run_order, strict=True):  # each lab run against nanoGPT's of its round
+        if name != "nanoGPT":
+            row[4] = scores[name][r] / scores["nanoGPT"][r]
     title = (
         f"nanoGPT's CPU recipe on the toy grammar (4 layers, 4 heads, d 128, no biases, context 64, batch 12, "
         f"{steps} steps), whole-process wall time; bpc of the best checkpoint over every validation character, "
