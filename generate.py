@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError
 from layers.generation import generate
 from layers.transformer import TransformerLM
 from lightning_modules.allocator import tune_allocator
@@ -70,8 +70,8 @@ def load_pretrained_model(name_or_dir: str, device: str) -> LanguageModel:
     from transformers import AutoTokenizer, GPT2LMHeadModel
     from transformers.utils import logging
 
-    from layers.hub import resolve_pretrained
-    from layers.pretrained import GPT2_MODEL_TYPES, load_gpt2
+    from networks.hub import resolve_pretrained
+    from networks.pretrained import GPT2_MODEL_TYPES, load_gpt2
 
     logging.disable_progress_bar()  # stderr keeps to the timing line, or an error's one line
     source = resolve_pretrained(name_or_dir, GPT2_MODEL_TYPES)  # resolved once: the model and its tokenizer

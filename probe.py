@@ -28,7 +28,7 @@ import yaml
 from lightning import LightningDataModule
 from torch import Tensor
 
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError
 from layers.pooling import masked_mean
 from layers.transformer import TransformerConfig, TransformerEncoder
 from lightning_modules.checkpoints import model_checkpoint_states, read_checkpoint

@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError
 from lightning_modules.one_line_errors import input_errors_in_one_line
 from lightning_modules.run_costs import EVAL_SECONDS, ON_CUDA, PEAK_MEMORY_MB, TRAIN_SECONDS, TRAINABLE_PARAMS
 

@@ -26,7 +26,7 @@ from lightning import LightningModule
 
 from datamodules.perturbations import PERTURBATIONS, Perturbation, compose
 from datamodules.readers import read_labelled_file
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError
 from lightning_modules.checkpoints import read_checkpoint, run_folder_of
 from lightning_modules.one_line_errors import input_errors_in_one_line
 from sentiment import load_classifier, predict_sentiment

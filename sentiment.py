@@ -22,7 +22,7 @@ import sys
 import torch
 
 from datamodules.encoders import TextEncoder
-from layers.errors import InputError
+from lab_errors import InputError
 from lightning_modules.checkpoints import read_checkpoint
 from lightning_modules.classifier import ClassifierTraining, SequenceClassifier, TextClassifier
 from lightning_modules.one_line_errors import input_errors_in_one_line

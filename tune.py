@@ -23,7 +23,7 @@ import logging
 import sys
 from pathlib import Path
 
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError
 from lightning_modules.allocator import tune_allocator
 from tuning.search_space import SearchSpace
 from tuning.settings import StudySettings

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians, machine_line, markdown_table
 from layers.generation import generate
-from layers.pretrained import gpt2_config
 from layers.transformer import TransformerLM
 from lightning_modules import allocator
+from networks.pretrained import gpt2_config
 
 SIZES = {
     "tiny": {

@@ -21,7 +21,7 @@ from datamodules.batching import BucketBatchSampler, EpochShuffleSampler, TokenD
 from datamodules.contract import TextData
 from datamodules.preparation import chained, column
 from datamodules.readers import read_texts
-from layers.errors import InputError
+from lab_errors import InputError
 
 
 def generated_sizes(train_size: int, val_size: int, test_size: int) -> dict[str, int]:

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from datamodules.batching import PadCollate
 from datamodules.vocab import SPECIAL_TOKENS, Vocabulary
-from layers.errors import InputError
+from lab_errors import InputError
 
 HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 

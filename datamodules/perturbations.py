@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from importlib.resources import files
 
-from layers.errors import InputError
+from lab_errors import InputError
 
 WORD = re.compile(r"[A-Za-z]+")  # the alphabetic runs that word-level perturbations act on
 SENTENCE_GAP = re.compile(r"((?<=[.!?])\s+)")  # a sentence ends at . ! or ? followed by white space

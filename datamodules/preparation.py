@@ -44,7 +44,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from datamodules.encoders import SubwordEncoder, TextEncoder, WordEncoder
 from datamodules.vocab import Vocabulary
-from layers.errors import InputError
+from lab_errors import InputError
 
 RAW = Features({"text": Value("string"), "label": Value("int64")})
 READER_VERSION = 2  # bump when a reader's output changes: every cached corpus is then read again

@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError
 
 Split = tuple[list[str], list[int]]
 ACL_MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")

@@ -14,7 +14,7 @@ from datamodules.classification import ClassificationDataModule
 from datamodules.encoders import TextEncoder
 from datamodules.preparation import WordPipeline, fingerprint, read_splits
 from datamodules.readers import Split, read_reviews_tsv
-from layers.errors import MissingInputError
+from lab_errors import MissingInputError
 
 
 class ReviewsDataModule(ClassificationDataModule):

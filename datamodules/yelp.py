@@ -27,7 +27,7 @@ from datamodules.preparation import (
 )
 from datamodules.readers import Split, read_hub, read_labelled_file
 from datamodules.vocab import SPECIAL_TOKENS
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError
 
 
 def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool = True) -> tokenizers.Tokenizer:
@@ -51,10 +51,10 @@ def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool = True) -
 
 def pretrained_wordpiece(name: str) -> tokenizers.Tokenizer:
     """The fast tokenizer behind `AutoTokenizer.from_pretrained(name)` (with [CLS] … [SEP]); a name neither
-    cached nor reachable, or a folder that is not a tokenizer, is an InputError within seconds (layers/hub.py)."""
+    cached nor reachable, or a folder that is not a tokenizer, is an InputError within seconds (networks/hub.py)."""
     from transformers import AutoTokenizer
 
-    from layers.hub import load_pretrained
+    from networks.hub import load_pretrained
 
     return load_pretrained(AutoTokenizer, name, required_file="tokenizer_config.json").backend_tokenizer
 

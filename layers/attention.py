@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from layers.causal_attention import blocks_pay, causal_attention
-from layers.errors import InputError
 from layers.kv_cache import KVCache
 from layers.masks import causal_bias, masking_bias, some_query_sees_no_key, visible_keys
 
@@ -160,9 +159,9 @@ class MultiHeadAttention(nn.Module):
     ) -> None:
         super().__init__()
         if n_heads <= 0 or d_model % n_heads != 0:
-            raise InputError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         if attn_impl not in ("manual", "sdpa"):
-            raise InputError(f"attn_impl must be 'manual' or 'sdpa', got {attn_impl!r}")
+            raise ValueError(f"attn_impl must be 'manual' or 'sdpa', got {attn_impl!r}")
         self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
         self.dropout, self.causal, self.attn_impl = dropout, causal, attn_impl
         self.qkv_proj = nn.Linear(d_model, 3 * d_model, bias=bias)

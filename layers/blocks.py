@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from torch import Tensor, nn
 
 from layers.attention import AttentionImpl, MultiHeadAttention
-from layers.errors import InputError
 from layers.kv_cache import KVCache
 from layers.norm import LayerNorm
+
+if TYPE_CHECKING:  # layers/transformer.py imports this module: the config's type only, for annotations
+    from layers.transformer import TransformerConfig
 
 NormPlacement = Literal["pre", "post"]
 Activation = Literal["relu", "gelu", "gelu_tanh"]
@@ -28,7 +30,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 def build_activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
-        raise InputError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
 
 
@@ -68,6 +70,7 @@ class TransformerBlock(nn.Module):
         self,
         d_model: int,
         n_heads: int,
+        *,
         norm: NormPlacement = "pre",
         dropout: float = 0.0,
         activation: Activation = "relu",
@@ -79,13 +82,29 @@ class TransformerBlock(nn.Module):
     ) -> None:
         super().__init__()
         if norm not in ("pre", "post"):
-            raise InputError(f"norm must be 'pre' or 'post', got {norm!r}")
+            raise ValueError(f"norm must be 'pre' or 'post', got {norm!r}")
         self.norm_placement = norm
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout, bias, causal, attn_impl)
-        self.ff = FeedForward(d_model, d_ff, activation, dropout, bias)
-        self.norm1 = LayerNorm(d_model, eps, bias)
-        self.norm2 = LayerNorm(d_model, eps, bias)
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, bias=bias, causal=causal, attn_impl=attn_impl)
+        self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=dropout, bias=bias)
+        self.norm1 = LayerNorm(d_model, eps=eps, bias=bias)
+        self.norm2 = LayerNorm(d_model, eps=eps, bias=bias)
         self.dropout = nn.Dropout(dropout)
+
+    @classmethod
+    def from_config(cls, config: TransformerConfig, causal: bool = False) -> TransformerBlock:
+        """One block of the stack `config` describes (every field but the vocabulary, positions and depth)."""
+        return cls(
+            config.d_model,
+            config.n_heads,
+            norm=config.norm,
+            dropout=config.dropout,
+            activation=config.activation,
+            d_ff=config.d_ff,
+            causal=causal,
+            eps=config.eps,
+            attn_impl=config.attn_impl,
+            bias=config.bias,
+        )
 
     def forward(
         self,

@@ -14,17 +14,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from layers.errors import InputError
 from layers.transformer import TransformerLM
 
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
     if temperature < 0:
-        raise InputError(f"temperature must be ≥ 0 (0 = greedy), got {temperature}")
+        raise ValueError(f"temperature must be ≥ 0 (0 = greedy), got {temperature}")
     if top_k is not None and top_k <= 0:
-        raise InputError(f"top_k must be a positive number of tokens, got {top_k}")
+        raise ValueError(f"top_k must be a positive number of tokens, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise InputError(f"top_p must be in (0, 1], got {top_p}")
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 
 def next_token(

@@ -11,8 +11,6 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from layers.errors import InputError
-
 
 class _Normalize(torch.autograd.Function):
     """y = x̂ · γ + β with x̂ = (x − mean) / √(var + eps) over each group of K elements, and its gradient
@@ -74,7 +72,7 @@ class LayerNorm(nn.Module):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         if not shape or any(n <= 0 for n in shape):
-            raise InputError(f"normalized_shape must be positive sizes, got {normalized_shape!r}")
+            raise ValueError(f"normalized_shape must be positive sizes, got {normalized_shape!r}")
         self.normalized_shape = shape
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(shape))

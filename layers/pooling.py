@@ -10,8 +10,6 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from layers.errors import InputError
-
 PoolKind = Literal["mean", "max", "first"]
 
 
@@ -45,7 +43,7 @@ class Pool(nn.Module):
     def __init__(self, kind: PoolKind = "mean") -> None:
         super().__init__()
         if kind not in POOLS:
-            raise InputError(f"unknown pool {kind!r}; choose one of {sorted(POOLS)}")
+            raise ValueError(f"unknown pool {kind!r}; choose one of {sorted(POOLS)}")
         self.kind = kind
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -10,8 +10,6 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from layers.errors import InputError
-
 PositionKind = Literal["learned", "sinusoidal", "none"]
 
 
@@ -36,7 +34,7 @@ class _AddedPositions(nn.Module):
         """(B, T, D) → (B, T, D) with the positions offset … offset+T−1 added (offset: cached tokens)."""
         length = x.shape[-2]
         if offset + length > self.max_len:
-            raise InputError(
+            raise ValueError(
                 f"sequence of {offset + length} positions is longer than max_len={self.max_len} of the "
                 "position embedding; truncate the input or build the model with a larger max_len"
             )
@@ -57,9 +55,10 @@ class SinusoidalPositionEncoding(_AddedPositions):
 
 
 class LearnedPositionEmbedding(_AddedPositions):
-    """One trained vector per position, as in BERT and GPT-2."""
+    """One trained vector per position, as in BERT and GPT-2. Arguments in the order of every layer here:
+    the width first, then how many positions."""
 
-    def __init__(self, max_len: int, d_model: int) -> None:
+    def __init__(self, d_model: int, max_len: int) -> None:
         super().__init__()
         self.max_len = max_len
         self.embedding = nn.Embedding(max_len, d_model)
@@ -68,12 +67,12 @@ class LearnedPositionEmbedding(_AddedPositions):
         return self.embedding(torch.arange(offset, offset + length, device=device))  # (T, D)
 
 
-def build_positions(kind: PositionKind, max_len: int, d_model: int) -> nn.Module | None:
+def build_positions(kind: PositionKind, d_model: int, max_len: int) -> nn.Module | None:
     """The position module named by `kind`, or None for "none"."""
     if kind == "learned":
-        return LearnedPositionEmbedding(max_len, d_model)
+        return LearnedPositionEmbedding(d_model, max_len)
     if kind == "sinusoidal":
         return SinusoidalPositionEncoding(d_model, max_len)
     if kind == "none":
         return None
-    raise InputError(f"unknown position kind {kind!r}; choose 'learned', 'sinusoidal' or 'none'")
+    raise ValueError(f"unknown position kind {kind!r}; choose 'learned', 'sinusoidal' or 'none'")

@@ -23,7 +23,6 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from layers.attention import scaled_dot_product_attention
-from layers.errors import InputError
 
 LSTMImpl = Literal["manual", "torch"]
 State = tuple[Tensor, Tensor]
@@ -57,7 +56,7 @@ class LSTM(nn.Module):
     ) -> None:
         super().__init__()
         if min(input_size, hidden_size, num_layers) <= 0:
-            raise InputError("input_size, hidden_size and num_layers must be positive")
+            raise ValueError("input_size, hidden_size and num_layers must be positive")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.batch_first, self.dropout, self.bidirectional = batch_first, dropout, bidirectional
         self.num_directions = 2 if bidirectional else 1
@@ -170,7 +169,7 @@ def build_lstm(
 ) -> nn.Module:
     """The hand-built LSTM ("manual") or nn.LSTM ("torch", cuDNN/oneDNN kernels); same state dicts."""
     if impl not in ("manual", "torch"):
-        raise InputError(f"lstm_impl must be 'manual' or 'torch', got {impl!r}")
+        raise ValueError(f"lstm_impl must be 'manual' or 'torch', got {impl!r}")
     cls = LSTM if impl == "manual" else nn.LSTM
     inter_layer_dropout = dropout if num_layers > 1 else 0.0  # nn.LSTM warns about dropout with one layer
     return cls(

@@ -2,7 +2,7 @@
 
 Shape legend: B batch, T time, D model width, H heads, V vocabulary size.
 
-Parameter names follow one scheme so pretrained weights map across one-to-one (see layers/pretrained.py):
+Parameter names follow one scheme so pretrained weights map across one-to-one (see networks/pretrained.py):
 tok_emb, pos.embedding, emb_norm, blocks.{i}.{norm1, attn.qkv_proj, attn.out_proj, norm2, ff.linear1,
 ff.linear2}, final_norm, and lm_head for the language model.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -19,17 +19,21 @@ from torch import Tensor, nn
 
 from layers.attention import AttentionImpl
 from layers.blocks import Activation, NormPlacement, TransformerBlock
-from layers.errors import InputError
 from layers.kv_cache import KVCache
 from layers.norm import LayerNorm
 from layers.position import PositionKind, build_positions
 
 
-@dataclass
+@dataclass(frozen=True)
 class TransformerConfig:
-    """Everything that shapes a stack. d_ff defaults to 4·d_model."""
+    """Everything that shapes a stack, in one typed object passed whole (to TransformerEncoder, TransformerLM,
+    and through them to every block). d_ff defaults to 4·d_model.
 
-    vocab_size: int
+    vocab_size is the data's: None until whoever builds the stack knows it (CausalLM, MaskedLM and the encoder
+    sources fill it in from the data module with `with_vocab_size`), so a YAML config never repeats it.
+    """
+
+    vocab_size: int | None = None
     d_model: int = 128
     n_heads: int = 4
     n_layers: int = 2
@@ -45,19 +49,49 @@ class TransformerConfig:
     bias: bool = True  # biases in every linear layer and norm (GPT-2, BERT); False as in nanoGPT's train.py
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "d_model", "n_heads", "n_layers", "max_len"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
+        sizes = {"d_model": self.d_model, "n_heads": self.n_heads, "n_layers": self.n_layers, "max_len": self.max_len}
+        if self.vocab_size is not None:
+            sizes["vocab_size"] = self.vocab_size
+        if self.d_ff is not None:
+            sizes["d_ff"] = self.d_ff
+        for name, value in sizes.items():
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"transformer {name} must be a positive integer, got {value!r}")
         if self.d_model % self.n_heads:
-            raise InputError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+            raise ValueError(f"transformer d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
         if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ValueError(f"transformer dropout must be in [0, 1), got {self.dropout}")
+        if self.eps <= 0:
+            raise ValueError(f"transformer eps must be positive, got {self.eps}")
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], **overrides: Any) -> TransformerConfig:
-        """The config of the fields `values` names (e.g. a LightningModule's hparams), the rest default."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{**{k: v for k, v in values.items() if k in names}, **overrides})
+    def coerce(cls, value: TransformerConfig | Mapping[str, Any]) -> TransformerConfig:
+        """A TransformerConfig as given, or built from a mapping of its fields (a checkpoint's hyperparameters
+        keep it as one); a key that is not a field is an error, never dropped."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError(f"a transformer config is a TransformerConfig or a mapping of its fields, got {value!r}")
+        unknown = sorted(set(value) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(
+                f"transformer config: unknown key(s) {unknown}; the fields are {[f.name for f in fields(cls)]}"
+            )
+        return cls(**value)
+
+    def with_vocab_size(self, vocab_size: int) -> TransformerConfig:
+        """This config over the data's vocabulary: a copy with vocab_size set, an error if it already names
+        another size."""
+        if self.vocab_size is not None and self.vocab_size != vocab_size:
+            raise ValueError(
+                f"transformer vocab_size is {self.vocab_size} but the data has {vocab_size} token ids: "
+                "leave vocab_size out of the transformer config (it comes from the data module)"
+            )
+        return replace(self, vocab_size=vocab_size)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as plain data (what a checkpoint's hyperparameters keep)."""
+        return asdict(self)
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> None:
@@ -78,20 +112,17 @@ class TransformerStack(nn.Module):
 
     def __init__(self, config: TransformerConfig, causal: bool) -> None:
         super().__init__()
+        if config.vocab_size is None:
+            raise ValueError("the transformer config has no vocab_size: give it, or build through with_vocab_size")
         c = self.config = config
         self.causal = causal
         self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)
-        self.pos = build_positions(c.positions, c.max_len, c.d_model)
+        self.pos = build_positions(c.positions, c.d_model, c.max_len)
         # Vaswani et al. scale token embeddings by √D so they are not drowned by the unit-size sinusoids.
         self.embed_scale = math.sqrt(c.d_model) if c.positions == "sinusoidal" else 1.0
         self.emb_norm = LayerNorm(c.d_model, c.eps, c.bias) if c.embedding_norm else None
         self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(
-                c.d_model, c.n_heads, c.norm, c.dropout, c.activation, c.d_ff, causal, c.eps, c.attn_impl, c.bias
-            )
-            for _ in range(c.n_layers)
-        )
+        self.blocks = nn.ModuleList(TransformerBlock.from_config(c, causal=causal) for _ in range(c.n_layers))
         # Post-norm blocks already end in a norm; a pre-norm residual stream needs one at the top.
         self.final_norm = LayerNorm(c.d_model, c.eps, c.bias) if c.norm == "pre" else None
         init_weights(self)

@@ -14,15 +14,14 @@ from torch import Tensor
 from torchmetrics import SumMetric
 
 from datamodules.lm import LanguageModelDataModule
-from layers.attention import AttentionImpl
-from layers.blocks import Activation, NormPlacement
+from lab_errors import InputError
 from layers.generation import check_sampling, generate
-from layers.position import PositionKind
 from layers.transformer import TransformerConfig, TransformerLM
 from lightning_modules import optim
 from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
 
 IGNORE = -100
+DEFAULT_TRANSFORMER = TransformerConfig(n_layers=4, max_len=256)  # frozen: one shared default is safe
 VALIDATION_FIGURES = ("bpc", "bpc_last_token")  # val dataloader 0: every token; 1: last tokens of slices
 
 
@@ -34,24 +33,16 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
     model's context; the monitored figure) and val/bpc_last_token (the exercise's estimate: −log₂ p of the
     last token of random slices). Every `sample_every_n_steps` steps, a sample continued from 16
     characters of validation text goes to TensorBoard as text. `compile: true` runs the training steps
-    through torch.compile (see benchmarks/nanogpt.py for when its warm-up pays). `bias: false` leaves the
-    biases out of every linear layer and norm (nanoGPT's layout); `lr_min_ratio` is where the decay ends, as
-    a fraction of the peak learning rate (nanoGPT's recipe: 0.1).
+    through torch.compile (see benchmarks/nanogpt.py for when its warm-up pays). `transformer` shapes the
+    stack (its vocab_size left out: the data's; `bias: false` in it leaves the biases out of every linear layer
+    and norm, nanoGPT's layout); `lr_min_ratio` is where the decay ends, as a fraction of the peak learning
+    rate (nanoGPT's recipe: 0.1).
     """
 
     def __init__(
         self,
         vocab_size: int,
-        d_model: int = 128,
-        n_heads: int = 4,
-        n_layers: int = 4,
-        max_len: int = 256,
-        positions: PositionKind = "learned",
-        norm: NormPlacement = "pre",
-        activation: Activation = "gelu",
-        dropout: float = 0.1,
-        attn_impl: AttentionImpl = "manual",
-        bias: bool = True,
+        transformer: TransformerConfig = DEFAULT_TRANSFORMER,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         warmup_steps: int = 200,
         lr_decay: optim.Decay = "cosine",
@@ -65,9 +56,11 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
     ) -> None:
         super().__init__()
         check_sampling(sample_temperature, sample_top_k, sample_top_p)
+        self.config = TransformerConfig.coerce(transformer).with_vocab_size(vocab_size)
         self.save_hyperparameters(ignore=["optimizer"])
+        self.hparams["transformer"] = TransformerConfig.coerce(transformer).as_dict()  # plain data in checkpoints
         self.optimizer = optimizer
-        self.net = TransformerLM(TransformerConfig.from_mapping(self.hparams))
+        self.net = TransformerLM(self.config)
         # compile: training steps run the network through torch.compile (one compilation of the training
         # shape, tens of seconds on a CPU); evaluation and sampling stay eager, where shapes vary and each new
         # one would compile again. A bound method, so the state dict keeps its names.
@@ -154,6 +147,11 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
 
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule  # a LanguageModelDataModule provides sample_prompt and the text
+        if isinstance(datamodule, LanguageModelDataModule) and datamodule.seq_len > self.config.max_len:
+            raise InputError(
+                f"the data's seq_len ({datamodule.seq_len}) is longer than the model's context (transformer max_len "
+                f"{self.config.max_len}): set the data's seq_len to at most {self.config.max_len}, or max_len higher"
+            )
         sampling = stage == "fit" and self.hparams.sample_every_n_steps and datamodule is not None
         if sampling and not isinstance(datamodule, LanguageModelDataModule):
             raise TypeError(

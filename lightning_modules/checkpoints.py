@@ -4,11 +4,14 @@
   is always whole (a full disk or a kill mid-write leaves the previous checkpoint, not a truncated one);
 - `find_checkpoint` resolves `last` and `best` in an experiment's run folders, `best` being the checkpoint that
   ModelCheckpoint recorded as best by its monitored metric (not the newest file);
-- `read_checkpoint` loads a file the user named, or says in one line (an InputError) what is wrong with it.
+- `read_checkpoint` loads a file the user named, or says in one line (an InputError) what is wrong with it;
+- `check_task` says which LightningModule a checkpoint holds, refusing one of another task in one line
+  (lightning_modules/loading.py builds the model from it).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import re
@@ -19,7 +22,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError, first_line
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -69,9 +72,38 @@ def read_checkpoint(path: str | Path, weights_only: bool = True) -> dict[str, An
     return checkpoint
 
 
-def first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0].strip() if lines else type(err).__name__
+# Classes of checkpoints written before the classifier and transformer-config consolidation; the conversion
+# (lightning_modules/legacy_checkpoints.py) rewrites them for today's classes.
+LEGACY_COMMAND = "python -m lightning_modules.legacy_checkpoints OLD.ckpt NEW.ckpt"
+
+
+def check_task(path: str | Path, checkpoint: dict[str, Any], expected: type) -> type:
+    """The LightningModule class `checkpoint` holds: the class LightningCLI recorded in its hyperparameters
+    (`_class_path`), or the lab's modules in the checkpoint itself (text_encoder_state.MODEL_CLASS_KEY), which
+    must be `expected` or a subclass; `expected` itself for a checkpoint that records none (another program's).
+    An InputError naming the file otherwise (another task, an old layout)."""
+    from lightning_modules.legacy_checkpoints import is_legacy
+    from lightning_modules.text_encoder_state import MODEL_CLASS_KEY
+
+    hparams = checkpoint.get("hyper_parameters") or {}
+    class_path = hparams.get("_class_path") or checkpoint.get(MODEL_CLASS_KEY)
+    if is_legacy(checkpoint):
+        raise InputError(
+            f"{path} was written by an earlier version of the lab: convert it once with `{LEGACY_COMMAND}`"
+        )
+    if class_path is None:
+        return expected
+    module_name, _, name = str(class_path).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise InputError(f"{path} holds a {class_path}, which cannot be imported: {first_line(err)}") from err
+    if not (isinstance(cls, type) and issubclass(cls, expected)):
+        raise InputError(
+            f"{path} is a checkpoint of {name}, not of a {expected.__name__}: give one written by a "
+            f"{expected.__name__} run"
+        )
+    return cls
 
 
 def model_checkpoint_states(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:

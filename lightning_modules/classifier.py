@@ -1,48 +1,123 @@
-"""Sequence classification: the SequenceClassifier ladder (pooled embeddings to a transformer, flags) and the
-TextClassifier (any backbone module composed in the config), sharing their training logic."""
+"""Sequence classification: TextClassifier, the one LightningModule that trains a classifier, whatever network
+the config composes (networks/classifier.py's EncoderClassifier of an encoder and a head, or any module that
+maps ids and a mask to logits, such as networks/recurrent_classifier.py's RecurrentClassifier)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import importlib
 from collections.abc import Callable
-from typing import Literal
+from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from jsonargparse import ArgumentError, ArgumentParser
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from datamodules.contract import TextData, require_text_data
-from layers.attention import AttentionImpl, MultiHeadAttention, SimpleSelfAttention
-from layers.blocks import Activation, NormPlacement
-from layers.classifier import SequenceClassifierNet, ShallowEncoder
-from layers.errors import InputError
-from layers.pooling import PoolKind
-from layers.position import PositionKind
-from layers.transformer import TransformerConfig, TransformerEncoder
-from layers.word_vectors import load_word_vectors
+from lab_errors import InputError, first_line
 from lightning_modules import optim
-from lightning_modules.mlm_encoder import load_mlm_encoder
+from lightning_modules.lengths import check_lengths
 from lightning_modules.plots import attention_figure
 from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
+from networks.classifier import EncoderClassifier
+from networks.word_vectors import WordVectorStart
 
-EncoderKind = Literal["none", "simple_attention", "attention", "transformer"]
 STAGES = ("train", "val", "test")
 FIGURE_TOKENS = 40  # attention figures show at most this many tokens of each example
 
+BackboneFactory = Callable[[int, int, int], nn.Module]
 
-class ClassifierTraining(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
-    """What every text classifier shares: cross-entropy on (B, C) logits, `{stage}/loss` and `{stage}/acc`
-    metrics, softmax probabilities from predict_step, the injected optimiser with warm-up and decay, and
-    the data module's text encoder in its checkpoints. Subclasses build the network and define forward."""
 
-    def _init_metrics(self, num_classes: int) -> None:
+class TextClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
+    """Token ids → class, trained with cross-entropy; logs `{stage}/loss` and `{stage}/acc`.
+
+    backbone: a module class given as class_path/init_args, called as backbone(vocab_size, pad_id, num_classes)
+    (the data module supplies those three), whose module maps (input_ids (B, T), attention_mask (B, T) bool)
+    → logits (B, C):
+
+        model:
+          class_path: lightning_modules.classifier.TextClassifier
+          init_args:
+            backbone:
+              class_path: networks.classifier.EncoderClassifier
+              init_args:
+                encoder: {class_path: networks.embedding_encoder.EmbeddingEncoder, init_args: {d_model: 64}}
+                head: {class_path: networks.heads.PooledHead, init_args: {pool: mean}}
+
+    Predictions are softmax probabilities (B, C). When a fit starts, encoders that start from word vectors
+    (networks/word_vectors.py) read them for the data's vocabulary. On each validation end a figure of the
+    attention weights of `attention_examples` validation examples goes to TensorBoard, when the network has
+    attention weights to show. Checkpoints carry the data module's text encoder, so programs/sentiment.py can
+    classify raw text with them, and the backbone as plain class_path/init_args, so they rebuild the network.
+    """
+
+    def __init__(
+        self,
+        backbone: BackboneFactory,
+        vocab_size: int,
+        num_classes: int = 2,
+        pad_id: int = 0,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        warmup_steps: int = 0,
+        lr_decay: optim.Decay = "constant",
+        attention_examples: int = 4,
+    ) -> None:
+        super().__init__()
+        if vocab_size is None or vocab_size <= 0:
+            raise InputError(f"vocab_size must be a positive integer, got {vocab_size}")
+        if num_classes is None or num_classes < 2:
+            raise InputError(f"num_classes must be at least 2, got {num_classes}")
+        if attention_examples < 0:
+            raise InputError(f"attention_examples must be 0 or more, got {attention_examples}")
+        self.save_hyperparameters(ignore=["optimizer"])
+        # Under LightningCLI the hyperparameters are the config itself (the backbone as class_path/init_args);
+        # built in Python, the backbone is a class or a functools.partial of one, kept as the same plain data.
+        # None when it cannot be (a lambda, a module instance composed inside, a partial jsonargparse made when
+        # load_from_checkpoint rebuilt the model: on_load_checkpoint then restores the checkpoint's own).
+        self.hparams["backbone"] = backbone_spec(self.hparams["backbone"])
+        factory = build_backbone(backbone) if isinstance(backbone, dict) else backbone
+        self.network = factory(vocab_size, pad_id, num_classes)
+        self.optimizer = optimizer
         self.accuracy = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes) for s in STAGES})
+        self._attention_batch: dict[str, Tensor] | None = None
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        return self.network(input_ids, attention_mask)  # (B, C) logits
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        if self.hparams.get("backbone") is None:
+            self.hparams["backbone"] = (checkpoint.get("hyper_parameters") or {}).get("backbone")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self.hparams.get("backbone") is None:
+            rank_zero_warn(
+                "this TextClassifier's backbone could not be kept as class_path/init_args (compose it of classes or "
+                "functools.partial, not module instances): load its checkpoints with backbone= given again"
+            )
+
+    @property
+    def max_input_len(self) -> int | None:
+        """How many tokens the network can read (its positions cover max_len of them); None when unbounded."""
+        return self.network.max_len if isinstance(self.network, EncoderClassifier) else None
+
+    def setup(self, stage: str) -> None:
+        data = self.trainer.datamodule
+        if isinstance(data, TextData):
+            check_lengths(data.max_len, self.max_input_len)
+        # Only a fresh fit reads the vectors; a resumed run's checkpoint then restores the trained ones.
+        starts = [m for m in self.network.modules() if isinstance(m, WordVectorStart) and m.word_vectors]
+        if stage == "fit" and starts:
+            data = require_text_data(data, "word_vectors")
+            for encoder in starts:
+                rank_zero_info(f"{encoder.word_vectors}: {encoder.load_vectors(data.i2w, data.special_ids)}")
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
@@ -61,6 +136,8 @@ class ClassifierTraining(TextEncoderInCheckpoint, optim.WarmupDecayOptimization,
         return self._step(batch, "train")
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        if batch_idx == 0 and self.hparams.attention_examples:  # kept for the attention figure at the epoch's end
+            self._attention_batch = {k: v[: self.hparams.attention_examples] for k, v in batch.items()}
         self._step(batch, "val")
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -70,111 +147,18 @@ class ClassifierTraining(TextEncoderInCheckpoint, optim.WarmupDecayOptimization,
         """Class probabilities (B, C); column 1 is the positive class for sentiment."""
         return self(batch["input_ids"], batch["attention_mask"]).softmax(dim=-1)
 
-
-class SequenceClassifier(ClassifierTraining):
-    """Token ids → class, trained with cross-entropy; logs `{stage}/loss` and `{stage}/acc`.
-
-    encoder:
-        none              embedding → pool → linear (the bag-of-words baseline)
-        simple_attention  + parameter-free softmax(X Xᵀ) X before the pool (`scaled` divides by √D)
-        attention         + multi-head self-attention with Q, K, V projections (`n_heads`)
-        transformer       `n_layers` TransformerBlocks (`norm`, `activation`, feed-forward 4·D)
-    positions: none | learned | sinusoidal, with any encoder. pool: mean | max | first.
-    hidden_size: a tanh hidden layer of that width before the output layer.
-    embeddings_path: initialise the token embedding from GloVe-format word vectors (d_model must match their
-    width), `freeze_embeddings` to keep them fixed; words the file lacks are counted and reported.
-    init_from_mlm: start the transformer encoder from a MaskedLM checkpoint's (same shape, same data).
-    vocab_size, num_classes and pad_id come from the data module (linked by train.py). On each validation
-    end a figure of the attention weights of `attention_examples` validation examples goes to TensorBoard.
-    Checkpoints carry the data module's text encoder, so sentiment.py can classify raw text with them.
-    """
-
-    def __init__(
-        self,
-        vocab_size: int,
-        num_classes: int = 2,
-        pad_id: int = 0,
-        encoder: EncoderKind = "none",
-        d_model: int = 300,
-        n_heads: int = 1,
-        n_layers: int = 1,
-        norm: NormPlacement = "pre",
-        positions: PositionKind = "none",
-        max_len: int = 512,
-        pool: PoolKind = "mean",
-        dropout: float = 0.0,
-        activation: Activation = "relu",
-        scaled: bool = False,
-        hidden_size: int | None = None,
-        embeddings_path: str | None = None,
-        freeze_embeddings: bool = False,
-        init_from_mlm: str | None = None,
-        attn_impl: AttentionImpl = "manual",
-        optimizer: OptimizerCallable = torch.optim.AdamW,
-        warmup_steps: int = 0,
-        lr_decay: optim.Decay = "constant",
-        attention_examples: int = 4,
-    ) -> None:
-        super().__init__()
-        sizes = {
-            "vocab_size": vocab_size,
-            "d_model": d_model,
-            "n_heads": n_heads,
-            "n_layers": n_layers,
-            "max_len": max_len,
-            "hidden_size": hidden_size or 1,
-        }
-        for name, value in sizes.items():
-            if value is None or value <= 0:
-                raise InputError(f"{name} must be a positive integer, got {value}")
-        if not 0.0 <= dropout < 1.0:
-            raise InputError(f"dropout must be in [0, 1), got {dropout}")
-        if init_from_mlm and encoder != "transformer":
-            raise InputError("init_from_mlm needs encoder: transformer (the MaskedLM's encoder is one)")
-        if num_classes is None or num_classes < 2:
-            raise InputError(f"num_classes must be at least 2, got {num_classes}")
-        self.save_hyperparameters(ignore=["optimizer"])
-        self.optimizer = optimizer
-        self.net = build_network(self.hparams)
-        if freeze_embeddings:
-            self.net.encoder.tok_emb.weight.requires_grad_(False)
-        self._init_metrics(num_classes)
-        self._attention_batch: dict[str, Tensor] | None = None
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-        return self.net(input_ids, attention_mask)  # (B, C) logits
-
-    def setup(self, stage: str) -> None:
-        # Only a fresh fit reads the vectors; a resumed run's checkpoint then restores the trained ones.
-        if stage == "fit" and self.hparams.embeddings_path:
-            data = require_text_data(self.trainer.datamodule, "embeddings_path")
-            # Special tokens ([PAD], [CLS], …) have no vectors to find: they keep their own initialisation.
-            special = set(data.special_ids)
-            report = load_word_vectors(self.net.encoder.tok_emb, self.hparams.embeddings_path, data.i2w, skip=special)
-            rank_zero_info(f"{self.hparams.embeddings_path}: {report}")
-        if stage == "fit" and self.hparams.init_from_mlm:
-            loaded = load_mlm_encoder(self.net.encoder, self.hparams.init_from_mlm)
-            rank_zero_info(f"{self.hparams.init_from_mlm}: {loaded} encoder tensors loaded from the masked LM")
-
-    @property
-    def max_input_len(self) -> int | None:
-        """How many tokens the network can read: its positions cover max_len; None when unbounded."""
-        return self.hparams.max_len if self.hparams.positions != "none" else None
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        if batch_idx == 0:  # kept for the attention figure at the end of the epoch
-            self._attention_batch = {k: v[: self.hparams.attention_examples] for k, v in batch.items()}
-        self._step(batch, "val")
-
     def on_validation_epoch_end(self) -> None:
         batch, self._attention_batch = self._attention_batch, None
-        if batch is None or self.hparams.encoder == "none" or self.trainer.sanity_checking:
+        network = self.network
+        if batch is None or self.trainer.sanity_checking:
+            return
+        if not (isinstance(network, EncoderClassifier) and network.shows_attention):
             return
         loggers = [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
-        if not loggers or not self.hparams.attention_examples:
+        if not loggers:
             return
         with torch.no_grad():
-            logits, weights = self.net(batch["input_ids"], batch["attention_mask"], return_weights=True)
+            logits, weights = network(batch["input_ids"], batch["attention_mask"], return_weights=True)
         probs = logits.softmax(dim=-1)
         data = self.trainer.datamodule  # None when fit was given bare dataloaders: the figure shows ids
         decode = data.decode if isinstance(data, TextData) else None
@@ -190,124 +174,56 @@ class SequenceClassifier(ClassifierTraining):
             logger.experiment.add_figure("val/attention", figure, self.global_step)
 
 
-BackboneFactory = Callable[[int, int, int], nn.Module]
-
-
-class TextClassifier(ClassifierTraining):
-    """Token ids → class, with the network composed in the config: `backbone` is a module class given as
-    class_path/init_args, called as backbone(vocab_size, pad_id, num_classes) (the data module supplies
-    those three), whose module maps (input_ids (B, T), attention_mask (B, T) bool) → logits (B, C).
-
-        model:
-          class_path: lightning_modules.classifier.TextClassifier
-          init_args:
-            backbone:
-              class_path: layers.recurrent_classifier.RecurrentClassifier
-              init_args: {hidden_size: 256, decoder: attention}
-
-    The backbone is kept in the hyperparameters as its class_path and init_args (plain data), so
-    load_from_checkpoint rebuilds the same network; logs and predictions are SequenceClassifier's.
-    """
-
-    def __init__(
-        self,
-        backbone: BackboneFactory,
-        vocab_size: int,
-        num_classes: int = 2,
-        pad_id: int = 0,
-        optimizer: OptimizerCallable = torch.optim.AdamW,
-        warmup_steps: int = 0,
-        lr_decay: optim.Decay = "constant",
-    ) -> None:
-        super().__init__()
-        if vocab_size is None or vocab_size <= 0:
-            raise InputError(f"vocab_size must be a positive integer, got {vocab_size}")
-        if num_classes is None or num_classes < 2:
-            raise InputError(f"num_classes must be at least 2, got {num_classes}")
-        spec = backbone_spec(backbone)
-        self.save_hyperparameters(ignore=["optimizer", "backbone"])
-        self.hparams["backbone"] = spec  # plain data in the checkpoint, not the callable
-        self.optimizer = optimizer
-        self.network = build_backbone(spec, vocab_size, pad_id, num_classes)
-        self._init_metrics(num_classes)
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-        return self.network(input_ids, attention_mask)  # (B, C) logits
-
-    @property
-    def max_input_len(self) -> int | None:
-        """How many tokens the network can read (a backbone with positions says so in `max_len`)."""
-        return getattr(self.network, "max_len", None)
-
-
-def backbone_spec(backbone: BackboneFactory | dict) -> dict:
+def backbone_spec(backbone: Any) -> dict | None:
     """{"class_path": …, "init_args": {…}} of a backbone given as that mapping (a config, a checkpoint's
-    hyperparameters), a module class, or a partial of one with keyword arguments (what the CLI passes).
-    Modules composed inside it (an encoder source, a head) become nested class_path/init_args too: the
-    checkpoint keeps plain data only (Lightning drops a hyperparameter it cannot pickle, and a partial of
-    the CLI's may not be), and `build_backbone` rebuilds them."""
+    hyperparameters), a module class, or a functools.partial of one with keyword arguments, whose composed
+    modules (an encoder, a head) become nested class_path/init_args too: the checkpoint keeps plain data only,
+    which weights_only loading accepts. None when it cannot be written as data (a lambda, a module instance
+    inside): TextClassifier then warns that loading needs the backbone given again."""
     if isinstance(backbone, dict):
         if "class_path" not in backbone:
             raise InputError(f"backbone needs a class_path (and init_args), got {backbone}")
         return {"class_path": backbone["class_path"], "init_args": dict(backbone.get("init_args") or {})}
-    spec = _module_spec(backbone)
-    if spec is None:
-        raise InputError(f"backbone must be an nn.Module class (class_path/init_args in the config), got {backbone!r}")
-    return spec
+    return _factory_spec(backbone)
 
 
-def _module_spec(value) -> dict | None:
-    """A module class, or a partial of one (jsonargparse's holds the class among its positional arguments,
-    after its instantiator), as class_path/init_args, its own composed modules nested; None for anything else."""
+def _factory_spec(value: Any) -> dict | None:
+    """A module class or a functools.partial of one (keywords only) as class_path/init_args, nested; None for
+    anything else. Only functools' public attributes are read: under LightningCLI the hyperparameters are the
+    config's own class_path/init_args, so a partial the CLI made is never taken apart here."""
     cls, init_args = value, {}
     if isinstance(value, functools.partial):
-        classes = [a for a in (value.func, *value.args) if isinstance(a, type)]
-        cls, init_args = (classes[-1] if classes else None), dict(value.keywords)
+        if value.args:
+            return None
+        cls, init_args = value.func, dict(value.keywords)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         return None
-    nested = {key: _module_spec(arg) or arg for key, arg in init_args.items()}
+    nested = {}
+    for key, arg in init_args.items():
+        if isinstance(arg, nn.Module):
+            return None  # an instance's own arguments are not recoverable
+        if isinstance(arg, type | functools.partial):
+            arg = _factory_spec(arg)
+            if arg is None:
+                return None
+        elif dataclasses.is_dataclass(arg):  # a typed config such as TransformerConfig: its fields
+            arg = dataclasses.asdict(arg)
+        elif callable(arg):  # a function or lambda: not data
+            return None
+        nested[key] = arg
     return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": nested}
 
 
-def _import_module_class(class_path: str) -> type[nn.Module]:
-    module_name, _, name = class_path.rpartition(".")
+def build_backbone(spec: dict) -> BackboneFactory:
+    """The factory that a class_path/init_args mapping describes, built by jsonargparse as LightningCLI builds
+    it, so each composed module becomes what its parameter's type asks for (a factory for an encoder or a head,
+    an instance for an EmbeddingEncoder's mixer). An InputError names what does not parse."""
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--backbone", type=BackboneFactory)
     try:
-        cls = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise InputError(f"backbone class_path {class_path!r} cannot be imported: {err}") from err
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise InputError(f"backbone class_path {class_path!r} is not an nn.Module class")
-    return cls
-
-
-def _rebuilt(arg):
-    """A nested class_path/init_args back as the factory it was (the class with its keyword arguments)."""
-    if isinstance(arg, dict) and "class_path" in arg:
-        init_args = {key: _rebuilt(value) for key, value in (arg.get("init_args") or {}).items()}
-        return functools.partial(_import_module_class(arg["class_path"]), **init_args)
-    return arg
-
-
-def build_backbone(spec: dict, vocab_size: int, pad_id: int, num_classes: int) -> nn.Module:
-    """The module `spec` names, built as cls(vocab_size, pad_id, num_classes, **init_args), composed modules
-    in init_args given as factories."""
-    cls = _import_module_class(spec["class_path"])
-    init_args = {key: _rebuilt(value) for key, value in spec["init_args"].items()}
-    return cls(vocab_size, pad_id, num_classes, **init_args)
-
-
-def build_network(hp) -> SequenceClassifierNet:
-    """The classifier network that the hyperparameters describe."""
-    if hp.encoder == "transformer":
-        encoder = TransformerEncoder(TransformerConfig.from_mapping(hp))
-    else:
-        if hp.encoder == "simple_attention":
-            mixer = SimpleSelfAttention(scaled=hp.scaled)
-        elif hp.encoder == "attention":
-            mixer = MultiHeadAttention(hp.d_model, hp.n_heads, hp.dropout, attn_impl=hp.attn_impl)
-        elif hp.encoder == "none":
-            mixer = None
-        else:
-            raise InputError(f"unknown encoder {hp.encoder!r}; choose none, simple_attention, attention or transformer")
-        encoder = ShallowEncoder(hp.vocab_size, hp.d_model, mixer, hp.positions, hp.max_len, hp.dropout, hp.pad_id)
-    return SequenceClassifierNet(encoder, hp.d_model, hp.num_classes, hp.pool, hp.dropout, hp.hidden_size)
+        config = parser.parse_object({"backbone": spec})
+        return parser.instantiate_classes(config).backbone
+    except (ArgumentError, ValueError, TypeError, ImportError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(f"backbone {spec.get('class_path')!r} cannot be built: {first_line(err)}") from err

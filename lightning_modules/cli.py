@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from datamodules.contract import require_text_data
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError, first_line
 from lightning_modules.allocator import tune_allocator
 from lightning_modules.callbacks import (
     HParamsSummary,
@@ -43,7 +43,12 @@ from lightning_modules.callbacks import (
     SaveConfigBesideLogs,
 )
 from lightning_modules.checkpoints import find_checkpoint, read_checkpoint, run_folder_of
-from lightning_modules.one_line_errors import input_errors_in_one_line, one_line
+from lightning_modules.one_line_errors import (
+    innermost_input_error,
+    innermost_value_error,
+    input_errors_in_one_line,
+    one_line,
+)
 from lightning_modules.run_costs import RunCosts
 
 RUNS_DIR = "runs"
@@ -142,6 +147,20 @@ class LabCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         if subcommand:
             locate_run(self.config[subcommand], subcommand)
+
+    def instantiate_classes(self) -> None:
+        """Builds the config's classes; a ValueError a constructor raised (the hand-built layers in layers/ raise
+        ValueError for arguments they cannot take, as torch.nn does) is bad config input: one line naming the
+        config file, like an InputError. LAB_DEBUG=1 keeps the traceback."""
+        try:
+            super().instantiate_classes()
+        except ValueError as err:
+            if innermost_input_error(err) is not None or os.environ.get("LAB_DEBUG"):
+                raise
+            files = ", ".join(
+                str(path) for path in self.config.get(self.subcommand or "", self.config).get("config") or []
+            )
+            raise InputError(f"{files or 'the config'}: {first_line(innermost_value_error(err))}") from err
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
         # Private override, kept because Lightning has no hook for it: LightningCLI always adds the `checkpoint`

@@ -4,7 +4,7 @@ then the whole network trains.
 Training a freshly initialised head on top of a pretrained encoder at once sends the head's large early
 gradients into the encoder and can wreck what pretraining learned; a few head-only epochs first avoid it.
 
-In the config (the model's backbone an EncoderClassifierNet, layers/pretrained_classifier.py):
+In the config (the model's backbone an EncoderClassifier, networks/classifier.py):
 
     trainer:
       callbacks:
@@ -23,16 +23,16 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 
-from layers.errors import InputError
-from layers.pretrained_classifier import EncoderClassifierNet
+from lab_errors import InputError
+from networks.classifier import EncoderClassifier
 
 
-def encoder_classifier(pl_module: L.LightningModule) -> EncoderClassifierNet:
-    """The one EncoderClassifierNet inside the model."""
-    nets = [m for m in pl_module.modules() if isinstance(m, EncoderClassifierNet)]
+def encoder_classifier(pl_module: L.LightningModule) -> EncoderClassifier:
+    """The one EncoderClassifier inside the model."""
+    nets = [m for m in pl_module.modules() if isinstance(m, EncoderClassifier)]
     if len(nets) != 1:
         raise InputError(
-            f"FreezeEncoderFirst needs a model with exactly one layers.pretrained_classifier.EncoderClassifierNet "
+            f"FreezeEncoderFirst needs a model with exactly one networks.classifier.EncoderClassifier "
             f"backbone; {type(pl_module).__name__} has {len(nets)}"
         )
     return nets[0]

@@ -13,15 +13,15 @@ from torch import Tensor, nn
 from torchmetrics import SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from layers.attention import AttentionImpl
-from layers.blocks import Activation, NormPlacement
-from layers.errors import InputError
-from layers.position import PositionKind
+from datamodules.contract import TextData
+from lab_errors import InputError
 from layers.transformer import TransformerConfig, TransformerEncoder
 from lightning_modules import optim
+from lightning_modules.lengths import check_lengths
 from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
 
 IGNORE = -100
+DEFAULT_TRANSFORMER = TransformerConfig()  # frozen: one shared default is safe
 
 
 def mask_inputs(
@@ -65,7 +65,8 @@ class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
 
     Works on any text data module's batches (input_ids, attention_mask): classification labels or LM
     targets in them are ignored. Logs train/loss, val/loss, val/acc (of the masked tokens) and val/ppl.
-    Its encoder weights initialise a SequenceClassifier (`--model.init_args.init_from_mlm CKPT`).
+    `transformer` shapes the encoder (its vocab_size left out: the data's, plus [MASK]). Its encoder starts a
+    classifier as the encoder source lightning_modules.mlm_encoder.MaskedLMEncoder.
     """
 
     def __init__(
@@ -73,16 +74,8 @@ class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         vocab_size: int,
         pad_id: int = 0,
         special_ids: list[int] | None = None,
-        d_model: int = 128,
-        n_heads: int = 4,
-        n_layers: int = 2,
-        max_len: int = 512,
-        positions: PositionKind = "learned",
-        norm: NormPlacement = "pre",
-        activation: Activation = "gelu",
-        dropout: float = 0.1,
+        transformer: TransformerConfig = DEFAULT_TRANSFORMER,
         mask_rate: float = 0.15,
-        attn_impl: AttentionImpl = "manual",
         optimizer: OptimizerCallable = torch.optim.AdamW,
         warmup_steps: int = 200,
         lr_decay: optim.Decay = "cosine",
@@ -90,17 +83,24 @@ class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         super().__init__()
         if not 0.0 < mask_rate < 1.0:
             raise InputError(f"mask_rate must be in (0, 1), got {mask_rate}")
+        # One embedding row more than the vocabulary: the [MASK] token.
+        self.config = TransformerConfig.coerce(transformer).with_vocab_size(vocab_size + 1)
         self.save_hyperparameters(ignore=["optimizer"])
+        self.hparams["transformer"] = TransformerConfig.coerce(transformer).as_dict()  # plain data in checkpoints
         self.optimizer = optimizer
         self.mask_id = vocab_size  # one embedding beyond the vocabulary
-        # One embedding row more than the vocabulary: the [MASK] token.
-        self.encoder = TransformerEncoder(TransformerConfig.from_mapping(self.hparams, vocab_size=vocab_size + 1))
+        self.encoder = TransformerEncoder(self.config)
         self.head_bias = nn.Parameter(torch.zeros(vocab_size))
         self.accuracy = MulticlassAccuracy(vocab_size, average="micro", ignore_index=IGNORE)
         self.val_nll, self.val_count = SumMetric(), SumMetric()  # Σ −ln p and masked tokens, for val/ppl
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         return self.predict_tokens(self.encoder(input_ids, attention_mask))  # (B, T, V)
+
+    def setup(self, stage: str) -> None:
+        data = self.trainer.datamodule
+        if isinstance(data, TextData):
+            check_lengths(data.max_len, self.config.max_len)
 
     def predict_tokens(self, hidden: Tensor) -> Tensor:
         """Vocabulary logits (..., V) of encoder states (..., D)."""

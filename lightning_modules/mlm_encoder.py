@@ -1,5 +1,5 @@
 """The encoder of this lab's MaskedLM checkpoints, as an encoder source for classifiers
-(layers/encoder_sources.py describes the sources; this one reads a Lightning checkpoint, so it lives here).
+(networks/encoder_sources.py describes the sources; this one reads a Lightning checkpoint, so it lives here).
 
 A MaskedLM (lightning_modules/masked_lm.py) keeps a TransformerEncoder under `encoder.` over vocab_size + 1
 token embeddings, the last one [MASK]. The classifier's encoder is rebuilt from the checkpoint's saved
@@ -9,19 +9,20 @@ text never contains [MASK].
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
+from lab_errors import InputError, MissingInputError
 from layers.attention import AttentionImpl
-from layers.encoder_sources import check_vocabulary
-from layers.errors import InputError, MissingInputError
 from layers.transformer import TransformerConfig, TransformerEncoder
-from lightning_modules.checkpoints import find_checkpoint, read_checkpoint
+from lightning_modules.checkpoints import check_task, find_checkpoint, read_checkpoint
+from lightning_modules.masked_lm import MaskedLM
+from networks.encoder_sources import check_vocabulary
 
-MASKED_LM = "MaskedLM"
 ENCODER_PREFIX = "encoder."
 
 
@@ -43,18 +44,13 @@ def masked_lm_state(path: str) -> tuple[Path, dict[str, Any], dict[str, Tensor]]
     InputError naming the file when it is not a MaskedLM checkpoint."""
     file = resolve_checkpoint(path)
     checkpoint = read_checkpoint(file)
+    check_task(file, checkpoint, MaskedLM)
     hparams = dict(checkpoint.get("hyper_parameters") or {})
-    class_path = str(hparams.get("_class_path", ""))
     weights = {
         k.removeprefix(ENCODER_PREFIX): v for k, v in checkpoint["state_dict"].items() if k.startswith(ENCODER_PREFIX)
     }
-    is_mlm = class_path.rsplit(".", 1)[-1] == MASKED_LM if class_path else "head_bias" in checkpoint["state_dict"]
-    if not is_mlm or "tok_emb.weight" not in weights or "vocab_size" not in hparams:
-        task = class_path.rsplit(".", 1)[-1] or "another task"
-        raise InputError(
-            f"{file} is a checkpoint of {task}, not of a MaskedLM: give one written by a masked-LM pretraining "
-            "run (e.g. configs/mlm/imdb.yaml)"
-        )
+    if "tok_emb.weight" not in weights or "vocab_size" not in hparams or "transformer" not in hparams:
+        raise InputError(f"{file} is a MaskedLM checkpoint without its encoder or its transformer config")
     return file, hparams, weights
 
 
@@ -94,7 +90,8 @@ class MaskedLMEncoder(TransformerEncoder):
         file, hparams, weights = masked_lm_state(checkpoint)
         check_vocabulary(str(file), hparams["vocab_size"], vocab_size)
         overrides = {k: v for k, v in {"dropout": dropout, "attn_impl": attn_impl}.items() if v is not None}
-        config = TransformerConfig.from_mapping(hparams, vocab_size=vocab_size, **overrides)
+        pretrained = TransformerConfig.coerce({**hparams["transformer"], "vocab_size": None})
+        config = replace(pretrained, **overrides).with_vocab_size(vocab_size)
         super().__init__(config)
         self.loaded_tensors = copy_encoder_weights(self, file, weights)
         self.checkpoint_file = str(file)

@@ -1,7 +1,7 @@
 """Bad input ends in one line; a bug keeps its traceback.
 
 Every entry point (train.py, generate.py, sentiment.py) runs inside `input_errors_in_one_line()`: an InputError
-(layers/errors.py), also one that jsonargparse wrapped while building a model or data module, is printed as
+(lab_errors.py), also one that jsonargparse wrapped while building a model or data module, is printed as
 `error: …` on stderr with exit status 2; any other exception propagates with its traceback. LAB_DEBUG=1 shows
 the traceback of input errors too.
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
-from layers.errors import InputError
+from lab_errors import InputError
 
 DEBUG_HINT = "(LAB_DEBUG=1 shows the traceback)"
 
@@ -45,6 +45,18 @@ def innermost_input_error(err: BaseException) -> InputError | None:
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         if isinstance(err, InputError):
+            found = err
+        err = err.__cause__ or err.__context__
+    return found
+
+
+def innermost_value_error(err: BaseException) -> BaseException:
+    """The innermost ValueError of an exception's chain (what a constructor raised, under jsonargparse's
+    wrappers), or `err` itself when there is none."""
+    found, seen = err, set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, ValueError):
             found = err
         err = err.__cause__ or err.__context__
     return found

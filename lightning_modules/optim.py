@@ -10,7 +10,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from layers.errors import InputError
+from lab_errors import InputError
 
 Decay = Literal["constant", "linear", "cosine"]
 

@@ -1,4 +1,4 @@
-"""Fixtures for configs whose backbone starts from a pretrained encoder (layers/pretrained_classifier.py):
+"""Fixtures for configs whose backbone starts from a pretrained encoder (networks/classifier.py):
 a tiny MaskedLM checkpoint over the fixture corpus's own vocabulary, and a tiny random BERT with its
 tokenizer in save_pretrained folders, so those configs run offline on the fixture corpora."""
 
@@ -37,6 +37,7 @@ def encoder_overrides(settings: dict[str, Any], corpora: dict, data_args: dict[s
 
 def masked_lm_checkpoint(data: dict[str, Any], data_args: dict[str, Any], corpora: dict) -> Path:
     """A one-step MaskedLM over the vocabulary of the config's data module on the fixture corpus."""
+    from layers.transformer import TransformerConfig
     from lightning_modules.masked_lm import MaskedLM
     from tests.lightning_modules.harness import labelled_batches
 
@@ -48,7 +49,9 @@ def masked_lm_checkpoint(data: dict[str, Any], data_args: dict[str, Any], corpor
     if path.is_file():
         return path
     datamodule = getattr(importlib.import_module(module), name)(**settings)
-    mlm = MaskedLM(vocab_size=datamodule.vocab_size, d_model=32, n_heads=4, n_layers=1, max_len=512)
+    mlm = MaskedLM(
+        vocab_size=datamodule.vocab_size, transformer=TransformerConfig(d_model=32, n_heads=4, n_layers=1, max_len=512)
+    )
     trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0)  # fmt: skip
     trainer.fit(mlm, DataLoader(labelled_batches(datamodule.vocab_size, 1), batch_size=None))

@@ -25,7 +25,7 @@ def test_print_config_shows_the_backbone_with_its_arguments(capsys):
         main(["fit", "--config", str(COMPARE / "exp4.yaml"), "--print_config"])
     assert exit_info.value.code == 0
     model = capsys.readouterr().out.split("model:")[1].split("data:")[0]
-    assert "class_path: layers.recurrent_classifier.RecurrentClassifier" in model
+    assert "class_path: networks.recurrent_classifier.RecurrentClassifier" in model
     assert "decoder: attention" in model and "hidden_size: 256" in model
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from layers.attention import MultiHeadAttention
+from layers.transformer import TransformerConfig
 from tests.utils import padding_mask
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -30,7 +31,9 @@ def test_a_mixed_precision_training_step_on_the_gpu(tmp_path):
     from lightning_modules.causal_lm import CausalLM
 
     dm = ToyGrammarDataModule(train_chars=5000, val_chars=1000, seq_len=64, batches_per_epoch=5, last_token_batches=2)
-    model = CausalLM(dm.vocab_size, d_model=64, n_layers=2, max_len=64, sample_every_n_steps=0)
+    model = CausalLM(
+        dm.vocab_size, transformer=TransformerConfig(d_model=64, n_layers=2, max_len=64), sample_every_n_steps=0
+    )
     trainer = L.Trainer(
         accelerator="gpu",
         devices=1,

@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 import yaml
 
-from layers.errors import InputError
+from lab_errors import InputError
 
 
 class SearchSpaceError(InputError):

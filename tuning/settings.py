@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layers.errors import InputError
+from lab_errors import InputError
 from tuning.search_space import SearchSpace, as_override
 
 

@@ -1,13 +1,19 @@
 """The model ↔ data contract (datamodules/contract.py): a data module without it fails loudly at setup."""
 
+import functools
+
 import lightning as L
 import pytest
 import torch
 
 from datamodules.contract import TextData
+from layers.transformer import TransformerConfig
 from lightning_modules.causal_lm import CausalLM
-from lightning_modules.classifier import SequenceClassifier
+from lightning_modules.classifier import TextClassifier
 from lightning_modules.cli import _data_attribute
+from networks.classifier import EncoderClassifier
+from networks.embedding_encoder import EmbeddingEncoder
+from networks.heads import PooledHead
 from tests.fixtures import write_glove
 
 
@@ -31,13 +37,16 @@ def test_the_cli_link_refuses_a_data_module_without_the_contract():
 
 def test_word_vectors_need_the_contract(tmp_path):
     glove = write_glove(tmp_path / "g.txt", ["the", "film"])
-    model = SequenceClassifier(vocab_size=10, num_classes=2, d_model=50, embeddings_path=str(glove))
-    with pytest.raises(TypeError, match="embeddings_path needs a data module that implements"):
+    encoder = functools.partial(EmbeddingEncoder, d_model=50, word_vectors=str(glove))
+    model = TextClassifier(functools.partial(EncoderClassifier, encoder=encoder, head=PooledHead), vocab_size=10)
+    with pytest.raises(TypeError, match="word_vectors needs a data module that implements"):
         trainer().fit(model, datamodule=BareData())
 
 
 def test_samples_need_a_language_model_data_module():
-    model = CausalLM(10, d_model=16, n_heads=2, n_layers=1, max_len=8, sample_every_n_steps=5)
+    model = CausalLM(
+        10, transformer=TransformerConfig(d_model=16, n_heads=2, n_layers=1, max_len=8), sample_every_n_steps=5
+    )
     with pytest.raises(TypeError, match=r"sample_every_n_steps needs a datamodules\.lm\.LanguageModelDataModule"):
         trainer().fit(model, datamodule=BareData())
 

@@ -11,7 +11,7 @@ from datamodules.imdb import IMDbDataModule
 from datamodules.readers import read_acl_imdb, read_labelled_file, read_reviews_tsv, read_texts
 from datamodules.reviews import ReviewsDataModule
 from datamodules.yelp import YelpPolarityDataModule, train_wordpiece
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError
 from tests.fixtures import TEST_ONLY_WORD, VAL_TRAIN_WORD, review, write_acl_imdb
 
 

@@ -8,7 +8,7 @@ from transformers import PreTrainedTokenizerFast
 from datamodules.imdb import IMDbDataModule
 from datamodules.readers import read_acl_imdb
 from datamodules.yelp import train_wordpiece
-from layers.errors import InputError
+from lab_errors import InputError
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from datamodules.perturbations import (
     read_lexicon,
     sentences_and_gaps,
 )
-from layers.errors import InputError
+from lab_errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 WORDS = [

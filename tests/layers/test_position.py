@@ -31,14 +31,14 @@ def test_positions_are_added_along_time_with_an_offset():
     assert_close(enc(x, offset=10), sinusoidal_table(30, 6)[10:15].expand(2, 5, 6))
     assert list(enc.parameters()) == [] and "table" not in enc.state_dict()
 
-    learned = LearnedPositionEmbedding(30, 6)
+    learned = LearnedPositionEmbedding(6, 30)
     y = torch.randn(2, 5, 6)
     assert_close(learned(y, offset=3), y + learned.embedding.weight[3:8])
 
 
 def test_too_long_input_gets_a_clear_error():
     with pytest.raises(ValueError, match="max_len=8"):
-        LearnedPositionEmbedding(8, 4)(torch.zeros(1, 9, 4))
+        LearnedPositionEmbedding(4, 8)(torch.zeros(1, 9, 4))
     with pytest.raises(ValueError, match="unknown position kind"):
-        build_positions("rotary", 8, 4)
-    assert build_positions("none", 8, 4) is None
+        build_positions("rotary", 4, 8)
+    assert build_positions("none", 4, 8) is None

@@ -101,7 +101,7 @@ def test_encoder_returns_every_blocks_weights_and_checks_its_input():
 def test_config_rejects_impossible_values():
     with pytest.raises(ValueError, match="divisible"):
         tiny(d_model=30, n_heads=4)
-    with pytest.raises(ValueError, match="n_layers must be positive"):
+    with pytest.raises(ValueError, match="n_layers must be a positive integer"):
         tiny(n_layers=0)
     with pytest.raises(ValueError, match="dropout"):
         tiny(dropout=1.5)

@@ -12,6 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import generate as generate_cli
 from datamodules.toy_grammar import ToyGrammarDataModule
 from layers.generation import generate, next_token
+from layers.transformer import TransformerConfig
 from lightning_modules.causal_lm import CausalLM
 
 
@@ -29,17 +30,10 @@ def tiny_data(**kwargs):
 
 
 def tiny_model(vocab_size, **kwargs):
-    settings = {
-        "d_model": 32,
-        "n_heads": 4,
-        "n_layers": 2,
-        "max_len": 32,
-        "dropout": 0.0,
-        "warmup_steps": 10,
-        "sample_every_n_steps": 0,
-        **kwargs,
-    }
-    return CausalLM(vocab_size, **settings)
+    shape = {"d_model": 32, "n_heads": 4, "n_layers": 2, "max_len": 32, "dropout": 0.0}
+    shape.update({key: kwargs.pop(key) for key in list(kwargs) if key in TransformerConfig.__dataclass_fields__})
+    settings = {"warmup_steps": 10, "sample_every_n_steps": 0, **kwargs}
+    return CausalLM(vocab_size, transformer=TransformerConfig(**shape), **settings)
 
 
 def test_later_tokens_never_change_earlier_logits():

@@ -1,4 +1,4 @@
-"""SequenceClassifier: the training logic, independent of the CLI."""
+"""TextClassifier: the training logic of every classifier, independent of the CLI."""
 
 import functools
 
@@ -7,11 +7,16 @@ import pytest
 import torch
 
 from datamodules.imdb_synth import IMDbSynthDataModule
-from layers.classifier import TransformerClassifier
-from layers.errors import InputError
-from layers.recurrent_classifier import RecurrentClassifier
-from lightning_modules.classifier import SequenceClassifier, TextClassifier
+from lab_errors import InputError
+from layers.attention import MultiHeadAttention, SimpleSelfAttention
+from layers.transformer import TransformerConfig
+from lightning_modules.classifier import TextClassifier
 from lightning_modules.optim import configure, parameter_groups, warmup_decay
+from networks.classifier import EncoderClassifier
+from networks.embedding_encoder import EmbeddingEncoder
+from networks.encoder_sources import ScratchEncoder
+from networks.heads import PooledHead
+from networks.recurrent_classifier import RecurrentClassifier
 
 
 def trainer(**kwargs) -> L.Trainer:
@@ -24,18 +29,30 @@ def trainer(**kwargs) -> L.Trainer:
     )
 
 
+def ladder(encoder: str, pool: str = "mean", **transformer) -> functools.partial:
+    """The classic ladder's rung `encoder` as a backbone of width 32 over 8 positions."""
+    if encoder == "transformer":
+        shape = {"d_model": 32, "n_heads": 4, "n_layers": 2, "max_len": 8, "activation": "relu", **transformer}
+        config = TransformerConfig(**shape)
+        source = functools.partial(ScratchEncoder, transformer=config)
+    else:
+        mixers = {
+            "none": None,
+            "simple_attention": SimpleSelfAttention,
+            "attention": functools.partial(MultiHeadAttention, 32, 4),
+        }
+        mixer = mixers[encoder]
+        source = functools.partial(
+            EmbeddingEncoder, d_model=32, positions="learned", max_len=8, mixer=mixer and mixer()
+        )
+    head = functools.partial(PooledHead, pool=pool, dropout=0.0)
+    return functools.partial(EncoderClassifier, encoder=source, head=head)
+
+
 @pytest.mark.parametrize("encoder", ["none", "simple_attention", "attention", "transformer"])
 def test_every_rung_builds_and_steps(encoder):
     dm = IMDbSynthDataModule(train_size=64, val_size=32, test_size=32, batch_size=16)
-    model = SequenceClassifier(
-        vocab_size=dm.vocab_size,
-        encoder=encoder,
-        d_model=32,
-        n_heads=4,
-        n_layers=2,
-        positions="learned",
-        max_len=8,
-    )
+    model = TextClassifier(ladder(encoder), vocab_size=dm.vocab_size, pad_id=dm.pad_id)
     fit = trainer(max_epochs=1)
     fit.fit(model, dm)
     assert torch.isfinite(fit.callback_metrics["val/loss"])
@@ -47,15 +64,9 @@ def test_every_rung_builds_and_steps(encoder):
 def test_a_transformer_overfits_one_batch():
     L.seed_everything(0)
     dm = IMDbSynthDataModule(train_size=256, val_size=32, test_size=32, batch_size=32)
-    model = SequenceClassifier(
+    model = TextClassifier(
+        ladder("transformer", pool="first", n_layers=1, dropout=0.0),
         vocab_size=dm.vocab_size,
-        encoder="transformer",
-        d_model=32,
-        n_heads=4,
-        n_layers=1,
-        positions="learned",
-        max_len=8,
-        pool="first",
         optimizer=lambda params: torch.optim.AdamW(params, lr=3e-3),
     )
     fit = trainer(max_epochs=80, overfit_batches=1, num_sanity_val_steps=0, check_val_every_n_epoch=1000)
@@ -65,14 +76,19 @@ def test_a_transformer_overfits_one_batch():
 
 
 def test_hyperparameters_are_checked():
-    with pytest.raises(ValueError, match="vocab_size"):
-        SequenceClassifier(vocab_size=0)
-    with pytest.raises(ValueError, match="dropout"):
-        SequenceClassifier(vocab_size=10, dropout=1.0)
-    with pytest.raises(ValueError, match="num_classes"):
-        SequenceClassifier(vocab_size=10, num_classes=1)
+    with pytest.raises(InputError, match="vocab_size"):
+        TextClassifier(ladder("none"), vocab_size=0)
+    with pytest.raises(InputError, match="num_classes"):
+        TextClassifier(ladder("none"), vocab_size=10, num_classes=1)
     with pytest.raises(ValueError, match="divisible"):
-        SequenceClassifier(vocab_size=10, encoder="attention", d_model=30, n_heads=4)
+        TextClassifier(ladder("transformer", d_model=30), vocab_size=10)
+
+
+def test_data_longer_than_the_positions_is_refused_when_training_starts():
+    dm = IMDbSynthDataModule(train_size=64, val_size=32, test_size=32, batch_size=16)
+    dm.max_len = 12  # the network of ladder() has 8 positions
+    with pytest.raises(InputError, match=r"data module's max_len \(12\) is longer than the network reads"):
+        trainer(max_epochs=1).fit(TextClassifier(ladder("attention"), vocab_size=dm.vocab_size), dm)
 
 
 def test_warmup_then_decay_schedule():
@@ -101,7 +117,7 @@ def test_decay_can_end_at_a_floor():
 
 
 def test_biases_and_norm_gains_are_not_decayed():
-    model = SequenceClassifier(vocab_size=10, encoder="transformer", d_model=16, n_heads=2)
+    model = TextClassifier(ladder("transformer"), vocab_size=10)
     decayed, plain = parameter_groups(model)
     assert all(p.dim() >= 2 for p in decayed["params"]) and plain["weight_decay"] == 0.0
     assert sum(p.numel() for g in (decayed, plain) for p in g["params"]) == sum(p.numel() for p in model.parameters())
@@ -115,7 +131,7 @@ def tiny_recurrent(**kwargs):
     "backbone",
     [
         tiny_recurrent(decoder="attention", dropout=0.1),
-        functools.partial(TransformerClassifier, d_model=16, n_heads=2, n_layers=1, max_len=8, norm="post"),
+        ladder("transformer", norm="post"),
     ],
     ids=["recurrent", "transformer"],
 )
@@ -124,14 +140,15 @@ def test_text_classifier_trains_and_round_trips_through_a_checkpoint(backbone, t
     model = TextClassifier(backbone, vocab_size=dm.vocab_size, pad_id=dm.pad_id)
     fit = trainer(max_epochs=1)
     fit.fit(model, dm)
-    for name in ("train/loss_step", "train/acc", "val/loss", "val/acc"):  # SequenceClassifier's names
+    for name in ("train/loss_step", "train/acc", "val/loss", "val/acc"):
         assert torch.isfinite(fit.callback_metrics[name]), name
     path = tmp_path / "model.ckpt"
     fit.save_checkpoint(path)
     # Plain data in the checkpoint: the backbone's class path and arguments, not a callable.
     spec = torch.load(path, weights_only=True)["hyper_parameters"]["backbone"]
     cls = type(model.network)
-    assert spec == {"class_path": f"{cls.__module__}.{cls.__name__}", "init_args": backbone.keywords}
+    assert spec["class_path"] == f"{cls.__module__}.{cls.__name__}"
+    assert "functools" not in repr(spec) and "object at" not in repr(spec)
     loaded = TextClassifier.load_from_checkpoint(path, weights_only=True)
     assert type(loaded.network) is type(model.network)
     assert loaded.state_dict().keys() == model.state_dict().keys()
@@ -143,7 +160,7 @@ def test_text_classifier_trains_and_round_trips_through_a_checkpoint(backbone, t
 
 def test_text_classifier_builds_its_backbone_from_a_class_or_a_class_path():
     from_class = TextClassifier(RecurrentClassifier, vocab_size=20)
-    spec = {"class_path": "layers.recurrent_classifier.RecurrentClassifier", "init_args": {"hidden_size": 4}}
+    spec = {"class_path": "networks.recurrent_classifier.RecurrentClassifier", "init_args": {"hidden_size": 4}}
     from_path = TextClassifier(spec, vocab_size=20, num_classes=3)
     assert from_class.network.head.in_features == 2 * 256  # the backbone's defaults
     assert from_path.network.head.in_features == 8 and from_path.network.head.out_features == 3
@@ -153,10 +170,9 @@ def test_text_classifier_builds_its_backbone_from_a_class_or_a_class_path():
 @pytest.mark.parametrize(
     ("backbone", "expected"),
     [
-        (lambda v, p, c: torch.nn.Linear(v, c), "backbone must be an nn.Module class"),
         ({"init_args": {}}, "backbone needs a class_path"),
-        ({"class_path": "layers.nowhere.Net"}, "backbone class_path 'layers.nowhere.Net' cannot be imported"),
-        ({"class_path": "torch.optim.AdamW"}, "'torch.optim.AdamW' is not an nn.Module class"),
+        ({"class_path": "layers.nowhere.Net"}, "backbone 'layers.nowhere.Net' cannot be built"),
+        ({"class_path": "torch.optim.AdamW"}, "backbone 'torch.optim.AdamW' cannot be built"),
         (tiny_recurrent(decoder="gru"), "decoder 'gru' is unknown"),
     ],
 )
@@ -164,3 +180,20 @@ def test_a_bad_backbone_ends_in_one_line(backbone, expected):
     with pytest.raises(InputError) as info:
         TextClassifier(backbone, vocab_size=20)
     assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_backbone_that_is_not_data_trains_and_says_its_checkpoint_needs_it_again(tmp_path):
+    composed_of_an_instance = functools.partial(
+        EncoderClassifier, encoder=lambda vocab: EmbeddingEncoder(vocab, d_model=8), head=PooledHead
+    )
+    dm = IMDbSynthDataModule(train_size=32, val_size=16, test_size=16, batch_size=16)
+    model = TextClassifier(composed_of_an_instance, vocab_size=dm.vocab_size)
+    assert model.hparams.backbone is None
+    fit = trainer(max_epochs=1)
+    fit.fit(model, dm)
+    with pytest.warns(UserWarning, match="load its checkpoints with backbone= given again"):
+        fit.save_checkpoint(tmp_path / "model.ckpt")
+    loaded = TextClassifier.load_from_checkpoint(tmp_path / "model.ckpt", backbone=composed_of_an_instance)
+    torch.testing.assert_close(
+        loaded.state_dict()["network.head.out.weight"], model.state_dict()["network.head.out.weight"]
+    )

@@ -10,12 +10,12 @@ from lightning_modules.causal_lm import CausalLM
 # The hand-built path at two lengths: one block of queries (the plain formula) and several (the block loop
 # of layers/causal_attention.py, with its closed-form backward).
 PATHS = [("manual", 8), ("manual", 2 * BLOCK + 8), ("sdpa", 8)]
+TINY = TransformerConfig(d_model=16, n_heads=2, n_layers=1, max_len=8, dropout=0.0)
 
 
 def tiny_lm(attn_impl: str, max_len: int = 8) -> TransformerLM:
-    config = TransformerConfig(vocab_size=11, d_model=16, n_heads=2, n_layers=2, max_len=max_len, dropout=0.0)
-    config.attn_impl = attn_impl
-    return TransformerLM(config)
+    shape = {"d_model": 16, "n_heads": 2, "n_layers": 2, "max_len": max_len, "dropout": 0.0}
+    return TransformerLM(TransformerConfig(vocab_size=11, attn_impl=attn_impl, **shape))
 
 
 @pytest.mark.parametrize(("attn_impl", "t"), PATHS)
@@ -49,7 +49,7 @@ def test_compiled_forward_and_gradients_equal_eager(attn_impl, t):
 def compiled_causal_lm(backend: str | None) -> CausalLM:
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
-    model = CausalLM(vocab_size=11, d_model=16, n_heads=2, n_layers=1, max_len=8, dropout=0.0, compile=True)
+    model = CausalLM(vocab_size=11, transformer=TINY, compile=True)
     if backend is not None:  # the same wiring without inductor's C++ compilation
         model._compiled_net = torch.compile(model.net.forward, dynamic=False, backend=backend)
     return model
@@ -68,7 +68,7 @@ def check_training_steps_compiled(model: CausalLM) -> None:
 
 def test_causal_lm_compiles_training_steps_only():
     check_training_steps_compiled(compiled_causal_lm(backend="aot_eager"))
-    assert CausalLM(vocab_size=11, d_model=16, n_heads=2, n_layers=1, max_len=8)._compiled_net is None
+    assert CausalLM(vocab_size=11, transformer=TINY)._compiled_net is None
 
 
 @pytest.mark.slow

@@ -8,11 +8,12 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
-from layers.encoder_heads import PooledHead
-from layers.encoder_sources import ScratchEncoder
-from layers.errors import InputError
-from layers.pretrained_classifier import EncoderClassifierNet
+from lab_errors import InputError
+from layers.transformer import TransformerConfig
 from lightning_modules.finetuning import FreezeEncoderFirst
+from networks.classifier import EncoderClassifier
+from networks.encoder_sources import ScratchEncoder
+from networks.heads import PooledHead
 from tests.lightning_modules.harness import ClassifierHarness, labelled_batches
 
 VOCAB = 30
@@ -20,8 +21,10 @@ VOCAB = 30
 
 def backbone(frozen=False):
     return functools.partial(
-        EncoderClassifierNet,
-        encoder=functools.partial(ScratchEncoder, d_model=16, n_heads=2, n_layers=1, max_len=16, dropout=0.1),
+        EncoderClassifier,
+        encoder=functools.partial(
+            ScratchEncoder, transformer=TransformerConfig(d_model=16, n_heads=2, n_layers=1, max_len=16, dropout=0.1)
+        ),
         head=functools.partial(PooledHead, pool="mean", dropout=0.1),
         frozen=frozen,
     )
@@ -94,7 +97,7 @@ def test_an_optimiser_without_the_encoder_is_refused():
 
 def test_a_model_without_an_encoder_classifier_is_refused():
     model = ClassifierHarness(lambda vocab, pad, classes: torch.nn.Linear(vocab, classes), VOCAB)
-    with pytest.raises(InputError, match=r"exactly one layers\.pretrained_classifier\.EncoderClassifierNet"):
+    with pytest.raises(InputError, match=r"exactly one networks\.classifier\.EncoderClassifier"):
         FreezeEncoderFirst().on_train_start(None, model)
     with pytest.raises(InputError, match="frozen_epochs must be 0 or more"):
         FreezeEncoderFirst(frozen_epochs=-1)

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from datamodules.imdb_synth import IMDbSynthDataModule
-from lightning_modules.classifier import SequenceClassifier, load_mlm_encoder
+from layers.transformer import TransformerConfig
 from lightning_modules.masked_lm import IGNORE, MaskedLM, mask_inputs
+from lightning_modules.mlm_encoder import load_mlm_encoder
+from networks.encoder_sources import ScratchEncoder
 
 
 def test_masking_statistics_match_bert():
@@ -38,7 +40,7 @@ def test_padding_and_special_tokens_are_never_selected():
 
 def test_a_fresh_masked_lm_starts_at_ln_vocab():
     L.seed_everything(0)
-    model = MaskedLM(vocab_size=100, d_model=64, n_heads=4, n_layers=2, max_len=64)
+    model = MaskedLM(vocab_size=100, transformer=TransformerConfig(d_model=64, n_heads=4, n_layers=2, max_len=64))
     ids = torch.randint(0, 100, (32, 64))
     corrupted, labels = model.mask_inputs(ids, None)
     loss = torch.nn.functional.cross_entropy(model(corrupted).flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
@@ -49,7 +51,9 @@ def test_the_training_loss_projects_only_the_masked_positions_and_equals_the_ful
     """The step's loss (vocabulary logits of the selected positions only) equals the mean cross-entropy of
     the full (B, T, V) logits over the selected positions, in value and in every parameter's gradient."""
     L.seed_everything(0)
-    model = MaskedLM(vocab_size=100, d_model=32, n_heads=4, n_layers=2, max_len=40, dropout=0.0)
+    model = MaskedLM(
+        vocab_size=100, transformer=TransformerConfig(d_model=32, n_heads=4, n_layers=2, max_len=40, dropout=0.0)
+    )
     ids = torch.randint(5, 100, (6, 40))
     mask = torch.arange(40)[None, :] < torch.tensor([[40], [31], [12], [40], [7], [25]])
     ids[~mask] = 0
@@ -77,7 +81,7 @@ def test_pretrained_encoder_initialises_the_classifier_tensor_for_tensor(tmp_pat
     L.seed_everything(0)
     dm = IMDbSynthDataModule(train_size=256, val_size=64, test_size=64, batch_size=32)
     shape = {"d_model": 32, "n_heads": 4, "n_layers": 2, "max_len": 8}
-    mlm = MaskedLM(vocab_size=dm.vocab_size, special_ids=dm.special_ids, **shape)
+    mlm = MaskedLM(vocab_size=dm.vocab_size, special_ids=dm.special_ids, transformer=TransformerConfig(**shape))
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path
     )
@@ -85,23 +89,14 @@ def test_pretrained_encoder_initialises_the_classifier_tensor_for_tensor(tmp_pat
     ckpt = tmp_path / "mlm.ckpt"
     trainer.save_checkpoint(ckpt)
 
-    classifier = SequenceClassifier(
-        vocab_size=dm.vocab_size,
-        encoder="transformer",
-        positions="learned",
-        activation="gelu",
-        init_from_mlm=str(ckpt),
-        **shape,
-    )
-    loaded = load_mlm_encoder(classifier.net.encoder, str(ckpt))
-    encoder_state = classifier.net.encoder.state_dict()
+    encoder = ScratchEncoder(dm.vocab_size, transformer=TransformerConfig(**shape))
+    loaded = load_mlm_encoder(encoder, str(ckpt))
+    encoder_state = encoder.state_dict()
     assert loaded == len(encoder_state) == len([k for k in mlm.state_dict() if k.startswith("encoder.")])
     for name, value in encoder_state.items():
         expected = mlm.state_dict()[f"encoder.{name}"]
         torch.testing.assert_close(value, expected[: dm.vocab_size] if name == "tok_emb.weight" else expected)
 
-    wrong = SequenceClassifier(vocab_size=dm.vocab_size, encoder="transformer", d_model=64, n_heads=4, max_len=8)
+    wrong = ScratchEncoder(dm.vocab_size, transformer=TransformerConfig(**{**shape, "d_model": 64}))
     with pytest.raises(ValueError, match="its encoder does not match this one"):
-        load_mlm_encoder(wrong.net.encoder, str(ckpt))
-    with pytest.raises(ValueError, match="init_from_mlm needs encoder: transformer"):
-        SequenceClassifier(vocab_size=10, init_from_mlm=str(ckpt))
+        load_mlm_encoder(wrong, str(ckpt))

@@ -9,13 +9,14 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
-from layers.encoder_heads import BiGRUHead
-from layers.errors import InputError, MissingInputError
-from layers.pretrained_classifier import EncoderClassifierNet
+from lab_errors import InputError, MissingInputError
 from layers.transformer import TransformerConfig, TransformerEncoder
-from lightning_modules.classifier import SequenceClassifier
+from lightning_modules.classifier import TextClassifier
 from lightning_modules.masked_lm import MaskedLM
 from lightning_modules.mlm_encoder import MaskedLMEncoder, load_mlm_encoder
+from networks.classifier import EncoderClassifier
+from networks.encoder_sources import ScratchEncoder
+from networks.heads import BiGRUHead, PooledHead
 from tests.lightning_modules.harness import ClassifierHarness, labelled_batches
 
 VOCAB = 40
@@ -42,7 +43,7 @@ def mlm_run(tmp_path_factory):
     """A MaskedLM trained one step, in a run folder runs/mlm/tiny/version_0 as the CLI lays it out."""
     root = tmp_path_factory.mktemp("runs")
     torch.manual_seed(0)
-    mlm = MaskedLM(vocab_size=VOCAB, special_ids=[0], **SHAPE)
+    mlm = MaskedLM(vocab_size=VOCAB, special_ids=[0], transformer=TransformerConfig(**SHAPE))
     checkpoints = root / "mlm" / "tiny" / "version_0" / "checkpoints"
     fit_one_step(mlm, root, ModelCheckpoint(dirpath=checkpoints, filename="best", save_last=True))
     return mlm, checkpoints / "best.ckpt", root / "mlm" / "tiny"
@@ -87,7 +88,7 @@ def test_load_mlm_encoder_fills_an_encoder_built_elsewhere(mlm_run):
 def test_predictions_survive_a_save_load_round_trip(mlm_run, tmp_path):
     _, ckpt, _ = mlm_run
     backbone = functools.partial(
-        EncoderClassifierNet,
+        EncoderClassifier,
         encoder=functools.partial(MaskedLMEncoder, checkpoint=str(ckpt)),
         head=functools.partial(BiGRUHead, hidden_size=8, num_layers=1),
         frozen=True,
@@ -115,10 +116,15 @@ def test_a_vocabulary_other_than_pretraining_fails_in_one_line(mlm_run):
 
 
 def test_checkpoints_of_another_task_and_missing_runs_fail_in_one_line(tmp_path):
-    classifier = SequenceClassifier(vocab_size=VOCAB, encoder="transformer", **SHAPE)
+    backbone = functools.partial(
+        EncoderClassifier,
+        encoder=functools.partial(ScratchEncoder, transformer=TransformerConfig(**SHAPE)),
+        head=PooledHead,
+    )
+    classifier = TextClassifier(backbone, vocab_size=VOCAB)
     trainer = fit_one_step(classifier, tmp_path)
     trainer.save_checkpoint(tmp_path / "classifier.ckpt")
-    with pytest.raises(InputError, match=r"classifier\.ckpt is a checkpoint of another task, not of a MaskedLM"):
+    with pytest.raises(InputError, match=r"classifier\.ckpt is a checkpoint of TextClassifier, not of a MaskedLM"):
         MaskedLMEncoder(VOCAB, str(tmp_path / "classifier.ckpt"))
     (tmp_path / "experiment" / "version_0").mkdir(parents=True)
     with pytest.raises(MissingInputError, match="no run in it has a checkpoint"):

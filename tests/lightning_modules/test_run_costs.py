@@ -89,18 +89,18 @@ class FrozenFirstEpoch(Callback):
     """Freezes the token embeddings before training and unfreezes them when the second epoch starts."""
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        pl_module.net.encoder.tok_emb.weight.requires_grad_(False)
+        pl_module.network.encoder.tok_emb.weight.requires_grad_(False)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if trainer.current_epoch == 1:
-            pl_module.net.encoder.tok_emb.weight.requires_grad_(True)
+            pl_module.network.encoder.tok_emb.weight.requires_grad_(True)
 
 
 def test_the_trainable_parameters_are_logged_again_when_they_change(cli_in_tmp_path):
     frozen = json.dumps([{"class_path": f"{__name__}.FrozenFirstEpoch"}])
     cli = LabCLI(args=["fit", "--config", XOR, *SMALL, "--trainer.max_epochs", "2", "--trainer.callbacks", frozen])
     everything = sum(p.numel() for p in cli.model.parameters())
-    embeddings = cli.model.net.encoder.tok_emb.weight.numel()
+    embeddings = cli.model.network.encoder.tok_emb.weight.numel()
     assert [v for _, v in scalars(cli.trainer.log_dir)[TRAINABLE_PARAMS]] == [everything - embeddings, everything]
 
 

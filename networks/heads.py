@@ -1,9 +1,9 @@
 """Classification heads that read a transformer encoder's hidden states.
 
-Shape legend: B batch, T time, D encoder width, Hg GRU hidden size, C classes.
+Shape legend: B batch, T time, D encoder width, Hd hidden width, Hg GRU hidden size, C classes.
 `mask` (B, T) bool, True = real token. Each head is built as `Head(width, num_classes, ...)` by
-layers/pretrained_classifier.py and maps (hidden (B, T, D), mask) → logits (B, C); padding never changes
-a prediction.
+networks/classifier.py's EncoderClassifier and maps (hidden (B, T, D), mask) → logits (B, C); padding never
+changes a prediction.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from layers.errors import InputError
-from layers.pooling import Pool, PoolKind
+from lab_errors import InputError
+from layers.pooling import POOLS, Pool, PoolKind
 
 
 def check_dropout(dropout: float) -> None:
@@ -22,14 +22,34 @@ def check_dropout(dropout: float) -> None:
 
 
 class PooledHead(nn.Module):
-    """Pool over time ("first" = the [CLS] vector, "mean" over real tokens, "max") → dropout → linear."""
+    """Pool over time ("first" = the [CLS] or first vector, "mean" over real tokens, "max") → dropout → linear.
 
-    def __init__(self, width: int, num_classes: int, pool: PoolKind = "mean", dropout: float = 0.1) -> None:
+    hidden_size: a tanh hidden layer of that width between the pooled vector and the output layer (the
+    feed-forward classifier over averaged word vectors), `out` then being linear → tanh → linear.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        num_classes: int,
+        pool: PoolKind = "mean",
+        dropout: float = 0.1,
+        hidden_size: int | None = None,
+    ) -> None:
         super().__init__()
         check_dropout(dropout)
+        if num_classes < 2:
+            raise InputError(f"num_classes must be at least 2, got {num_classes}")
+        if pool not in POOLS:
+            raise InputError(f"unknown pool {pool!r}; choose one of {sorted(POOLS)}")
+        if hidden_size is not None and hidden_size <= 0:
+            raise InputError(f"hidden_size must be positive (or null for no hidden layer), got {hidden_size}")
         self.pool = Pool(pool)
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(width, num_classes)
+        if hidden_size:
+            self.out = nn.Sequential(nn.Linear(width, hidden_size), nn.Tanh(), nn.Linear(hidden_size, num_classes))
+        else:
+            self.out = nn.Linear(width, num_classes)
 
     def forward(self, hidden: Tensor, mask: Tensor | None) -> Tensor:
         return self.out(self.drop(self.pool(hidden, mask)))  # (B, C)

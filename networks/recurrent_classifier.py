@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lab_errors import InputError
 from layers.attention import MultiHeadAttention
-from layers.errors import InputError
 from layers.recurrent import LSTMEncoder, LSTMImpl, State, build_lstm, lstm_step, run_lstm
 
 DecoderKind = Literal["none", "plain", "attention"]

@@ -2,7 +2,7 @@
 
 `load_gpt2("gpt2")` gives a TransformerLM and `load_bert("bert-base-uncased")` a TransformerEncoder that
 compute what the Hugging Face models compute (tests/layers/test_pretrained.py compares the outputs). A hub
-name or save_pretrained folder is checked and loaded by layers/hub.py (a bad one is an InputError in one
+name or save_pretrained folder is checked and loaded by networks/hub.py (a bad one is an InputError in one
 line); an already built Hugging Face model can be passed instead.
 
 Two conversions happen on the way:
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from layers.errors import InputError
+from lab_errors import InputError
 from layers.transformer import TransformerConfig, TransformerEncoder, TransformerLM
 
 BERT_MODEL_TYPES = ("bert",)  # the layouts bert_state_dict reads
@@ -123,7 +123,7 @@ def load_hf_bert(name_or_dir: str) -> Any:
     """Hugging Face's BertModel (no pooler) from a hub name or a save_pretrained folder, in eval mode."""
     from transformers import BertModel
 
-    from layers.hub import load_pretrained
+    from networks.hub import load_pretrained
 
     return load_pretrained(BertModel, name_or_dir, BERT_MODEL_TYPES, add_pooling_layer=False).eval()
 
@@ -133,7 +133,7 @@ def load_gpt2(model: Any = "gpt2") -> TransformerLM:
     if isinstance(model, str):
         from transformers import GPT2LMHeadModel
 
-        from layers.hub import load_pretrained
+        from networks.hub import load_pretrained
 
         model = load_pretrained(GPT2LMHeadModel, model, GPT2_MODEL_TYPES)
     config = gpt2_config(model.config)
@@ -146,7 +146,7 @@ def load_bert(model: Any = "bert-base-uncased") -> TransformerEncoder:
     """A TransformerEncoder holding BERT's weights: a hub name or path, or a BertModel.
 
     A name that cannot be loaded (not a saved BERT folder, not in the cache while the hub is unreachable) is
-    an InputError in one line (layers/hub.py)."""
+    an InputError in one line (networks/hub.py)."""
     if isinstance(model, str):
         model = load_hf_bert(model)
     config = bert_config(model.config)

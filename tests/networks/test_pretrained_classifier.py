@@ -8,10 +8,11 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
-from layers.encoder_heads import BiGRUHead, PooledHead, left_align
-from layers.encoder_sources import BertEncoder, HuggingFaceBertEncoder, ScratchEncoder
-from layers.errors import InputError
-from layers.pretrained_classifier import EncoderClassifierNet
+from lab_errors import InputError
+from layers.transformer import TransformerConfig
+from networks.classifier import EncoderClassifier
+from networks.encoder_sources import BertEncoder, HuggingFaceBertEncoder, ScratchEncoder
+from networks.heads import BiGRUHead, PooledHead, left_align
 from tests.utils import assert_close, padding_mask
 
 VOCAB = 60
@@ -36,7 +37,7 @@ def bert_dir(tmp_path):
 
 
 def net(encoder, head, frozen=False, vocab=VOCAB):
-    return EncoderClassifierNet(vocab, 0, 3, encoder, head, frozen)
+    return EncoderClassifier(vocab, 0, 3, encoder, head, frozen)
 
 
 def batch(lengths, max_len=12):
@@ -66,7 +67,10 @@ def test_hugging_face_and_hand_built_bert_give_the_same_logits(bert_dir, head):
 
 @pytest.mark.parametrize("head", [gru_head, mean_head, cls_head], ids=["gru", "mean", "cls"])
 def test_appending_padding_leaves_the_logits_equal(head):
-    model = net(functools.partial(ScratchEncoder, d_model=32, n_heads=4, n_layers=2, max_len=24), head).eval()
+    model = net(
+        functools.partial(ScratchEncoder, transformer=TransformerConfig(d_model=32, n_heads=4, n_layers=2, max_len=24)),
+        head,
+    ).eval()
     ids, mask = batch([9, 5, 2], max_len=9)
     longer_ids = torch.cat([ids, torch.zeros(3, 6, dtype=torch.long)], dim=1)
     longer_mask = torch.cat([mask, torch.zeros(3, 6, dtype=torch.bool)], dim=1)
@@ -102,7 +106,11 @@ def test_gru_head_shapes_and_final_states():
 
 
 def test_no_gradient_reaches_a_frozen_encoder():
-    model = net(functools.partial(ScratchEncoder, d_model=32, n_heads=4, n_layers=1, max_len=24), gru_head, frozen=True)
+    model = net(
+        functools.partial(ScratchEncoder, transformer=TransformerConfig(d_model=32, n_heads=4, n_layers=1, max_len=24)),
+        gru_head,
+        frozen=True,
+    )
     model.train()
     ids, mask = batch([12, 4])
     torch.nn.functional.cross_entropy(model(ids, mask), torch.tensor([0, 2])).backward()
@@ -115,7 +123,13 @@ def test_no_gradient_reaches_a_frozen_encoder():
 
 
 def test_a_frozen_encoder_stays_in_eval_mode_when_the_model_trains():
-    model = net(functools.partial(ScratchEncoder, d_model=32, n_heads=4, n_layers=1, dropout=0.5), mean_head, True)
+    model = net(
+        functools.partial(
+            ScratchEncoder, transformer=TransformerConfig(d_model=32, n_heads=4, n_layers=1, dropout=0.5)
+        ),
+        mean_head,
+        True,
+    )
     model.train()
     assert model.training and model.head.training
     assert not any(m.training for m in model.encoder.modules())

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from layers.word_vectors import load_word_vectors, read_word_vectors
+from networks.word_vectors import load_word_vectors, read_word_vectors
 from tests.fixtures import write_glove
 
 

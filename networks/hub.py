@@ -21,15 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layers.errors import InputError, MissingInputError
+from lab_errors import InputError, MissingInputError, first_line
 
 PROBE_TIMEOUT_S = 5.0  # one request; a hub that takes longer is treated as unreachable
-
-
-def first_line(err: BaseException) -> str:
-    """An exception's message on one line (Hugging Face's run over several), or its type when it has none."""
-    text = " ".join(str(err).split())
-    return text[:300] if text else type(err).__name__
 
 
 def local_folder_hint(name: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from layers.errors import InputError
+from lab_errors import InputError
 
 
 @dataclass
@@ -96,3 +96,29 @@ def load_word_vectors(
         vectors.shape[1],
         missing[:8],
     )
+
+
+class WordVectorStart:
+    """A mixin for encoders whose token embedding (`tok_emb`) may start from pretrained word vectors.
+
+    The rows are the data module's vocabulary, which the encoder never sees: the classifier's training calls
+    `load_vectors` with the data's words when a fit starts (lightning_modules/classifier.py). Special tokens
+    ([PAD], [CLS], …) have no vectors to find and keep their own initialisation. `freeze_embeddings` keeps the
+    vectors fixed (no gradient), as the averaged-embedding baselines do.
+    """
+
+    tok_emb: nn.Embedding
+    word_vectors: str | None = None
+
+    def start_from_word_vectors(self, path: str | None, freeze: bool) -> None:
+        """Called by the encoder's constructor once `tok_emb` exists."""
+        self.word_vectors = path
+        if freeze and path is None:
+            raise InputError("freeze_embeddings needs word_vectors: a frozen random embedding learns nothing")
+        self.tok_emb.weight.requires_grad_(not freeze)
+
+    def load_vectors(self, words: list[str], special_ids: list[int]) -> VectorReport | None:
+        """Copy the file's vectors into the rows of `words`; None when this encoder starts from none."""
+        if self.word_vectors is None:
+            return None
+        return load_word_vectors(self.tok_emb, self.word_vectors, words, skip=set(special_ids))

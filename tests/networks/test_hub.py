@@ -1,4 +1,4 @@
-"""layers/hub.py's hub-name path: a name found in the local cache loads from it without asking the hub (even a
+"""networks/hub.py's hub-name path: a name found in the local cache loads from it without asking the hub (even a
 dead one), a cache holding only part of a model says so in one line, and a file is not taken for a folder.
 
 The cache is a temp folder in Hugging Face's own layout (models--org--name/snapshots/<commit>/, refs/main),
@@ -14,8 +14,8 @@ from transformers import BertConfig, BertModel, GPT2LMHeadModel, PreTrainedToken
 from transformers.utils import logging
 
 from datamodules.yelp import train_wordpiece
-from layers.errors import InputError
-from layers.hub import load_pretrained, resolve_pretrained
+from lab_errors import InputError
+from networks.hub import load_pretrained, resolve_pretrained
 
 NAME = "lab-tests/tiny-bert"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

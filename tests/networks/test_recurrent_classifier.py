@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from layers.errors import InputError
-from layers.recurrent_classifier import RecurrentClassifier
+from lab_errors import InputError
+from networks.recurrent_classifier import RecurrentClassifier
 
 DECODERS = ["none", "plain", "attention"]
 VOCAB = 30

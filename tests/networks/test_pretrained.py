@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
-from layers.pretrained import load_bert, load_gpt2
+from networks.pretrained import load_bert, load_gpt2
 from tests.utils import assert_close, padding_mask
 
 
