@@ -1,9 +1,9 @@
 """Train each config in turn and tabulate what it reached: a Markdown table for the README.
 
-    python benchmarks/configs_table.py configs/xor/*.yaml configs/imdb_synth/*.yaml
-    python benchmarks/configs_table.py configs/imdb/*.yaml --test --target 0.85
-    python benchmarks/configs_table.py configs/toy_lm/transformer.yaml --metric val/bpc --mode min --target 0.6
-    python benchmarks/configs_table.py C --runs-dir runs/table -- --trainer.max_epochs 5   # extra train.py args
+    python -m benchmarks.configs_table configs/xor/*.yaml configs/imdb_synth/*.yaml
+    python -m benchmarks.configs_table configs/imdb/*.yaml --test --target 0.85
+    python -m benchmarks.configs_table configs/toy_lm/transformer.yaml --metric val/bpc --mode min --target 0.6
+    python -m benchmarks.configs_table C --runs-dir runs/table -- --trainer.max_epochs 5   # extra train.py args
 
 Each config runs as `python train.py fit --config C [extra args after --]` in its own process; the figures
 come from the TensorBoard events the run wrote: the best value of the monitored metric and the epoch it
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,11 +26,9 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 ROOT = Path(__file__).resolve().parents[1]
-# Runs train.py in this process and reports its peak resident memory (ru_maxrss is in KiB on Linux). The repo
-# root goes on sys.path as an absolute path: jsonargparse reads a config file from inside its folder, where a
-# relative '' entry would no longer find the project's packages.
+# Runs train.py in this process and reports its peak resident memory (ru_maxrss is in KiB on Linux).
 RUNNER = (
-    f"import resource, runpy, sys; sys.argv = sys.argv[1:]; sys.path.insert(0, {str(ROOT)!r})\n"
+    "import resource, runpy, sys; sys.argv = sys.argv[1:]\n"
     "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
     "finally:\n    print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)"
 )
@@ -60,8 +59,11 @@ def run_train(subcommand: str, config: Path, name: str, args: argparse.Namespace
     command = [sys.executable, "-c", RUNNER, str(ROOT / "train.py"), subcommand, "--config", str(config),
                "--trainer.logger.init_args.save_dir", str(args.runs_dir), "--trainer.logger.init_args.name", name,
                "--trainer.enable_progress_bar", "false", *extra]  # fmt: skip
+    # The repo root goes on the child's path as an absolute path: jsonargparse reads a config file from inside
+    # its folder, where the relative '' entry of `python -c` would no longer find the project's packages.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     start = time.time()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
     wall = time.time() - start
     if result.returncode != 0:
         raise RuntimeError(f"{subcommand} {config} failed:\n{result.stderr[-3000:]}")
