@@ -1,4 +1,4 @@
-"""tune.py: studies complete, resume, prune, share a storage, and refuse bad input before training."""
+"""tuning/cli.py (tune.py): studies complete, resume, prune, share a storage, and refuse bad input before training."""
 
 import sys
 from pathlib import Path
@@ -8,12 +8,12 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-import tune
 from lightning_modules.cli import LabCLI
+from tuning import cli as tune
 from tuning.search_space import SearchSpace
 from tuning.study import StudySettings, build_study, run_study
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 XOR = ROOT / "configs/xor/attention.yaml"
 TINY = [
     "--data.init_args.train_size",
