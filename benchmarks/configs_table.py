@@ -50,6 +50,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     return p.parse_args(argv), extra
 
 
+def train_configs(paths: list[Path]) -> list[Path]:
+    """The given files but tune.py's Optuna search spaces (configs/search_spaces/), which a glob such as
+    configs/*/*.yaml matches as well: they are named on stderr and left out, before any run starts."""
+    spaces = [path for path in paths if path.resolve().parent.name == "search_spaces"]
+    if spaces:
+        names = ", ".join(map(str, spaces))
+        print(f"left out {names}: Optuna search spaces (tune.py's), not train.py configs", file=sys.stderr)
+    return [path for path in paths if path not in spaces]
+
+
 def versions(experiment_dir: Path) -> list[Path]:
     return sorted(experiment_dir.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
 
@@ -112,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         f"time to {args.metric} {'≥' if args.mode == 'max' else '≤'} {args.target} | peak RSS |"
     )
     print("|---|---:|---:|---:|---:|" + ("---:|" if args.test else "") + "---:|---:|---:|")
-    for config in args.configs:
+    for config in train_configs(args.configs):
         row = run_config(config, args, extra)
         rows.append(row)
         to_target = "never" if row["to_target_s"] is None else f"{row['to_target_s']:.0f} s"

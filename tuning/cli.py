@@ -30,8 +30,6 @@ from tuning.search_space import SearchSpace
 from tuning.settings import StudySettings
 from tuning.study import run_study
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -41,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     p.add_argument("--config", required=True, type=Path, help="a train.py YAML config")
     p.add_argument("--n-trials", type=int, default=40, help="trials the study should have in all")
     p.add_argument("--timeout", type=float, help="stop this process after so many seconds")
-    p.add_argument("--search-space", type=Path, help="YAML search space (default: search_spaces/<task>.yaml)")
+    p.add_argument("--search-space", type=Path, help="YAML search space (default: configs/search_spaces/<task>.yaml)")
     p.add_argument("--study-name", help="default: <task>-<experiment> of the config")
     p.add_argument("--study-dir", type=Path, help="default: studies/<study-name>")
     p.add_argument("--storage", help="an Optuna storage URL (default: sqlite:///<study-dir>/study.db)")
@@ -68,8 +66,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
 
 
 def default_search_space(config: Path) -> Path:
-    """search_spaces/<task>.yaml for configs/<task>/<experiment>.yaml."""
-    return ROOT / "search_spaces" / f"{config.resolve().parent.name}.yaml"
+    """configs/search_spaces/<task>.yaml for configs/<task>/<experiment>.yaml: found beside the config's own
+    folder, not in this package's, so that an installed lab-tune finds it in the checkout it runs in."""
+    task = config.resolve().parent
+    return task.parent / "search_spaces" / f"{task.name}.yaml"
 
 
 def fixed_keys(extra: list[str]) -> set[str]:

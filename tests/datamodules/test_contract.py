@@ -8,7 +8,7 @@ from datamodules.contract import TextData
 from lightning_modules.causal_lm import CausalLM
 from lightning_modules.classifier import SequenceClassifier
 from lightning_modules.cli import _data_attribute
-from tests.fixtures import write_glove
+from tests.fixtures import experiment_configs, write_glove
 
 
 class BareData(L.LightningDataModule):
@@ -44,11 +44,10 @@ def test_samples_need_a_language_model_data_module():
 
 def test_every_data_module_of_the_configs_declares_the_contract():
     import importlib
-    from pathlib import Path
 
     import yaml
 
-    for config in sorted(Path("configs").rglob("*.yaml")):
+    for config in experiment_configs():
         class_path = yaml.safe_load(config.read_text())["data"]["class_path"]
         module, _, name = class_path.rpartition(".")
         assert issubclass(getattr(importlib.import_module(module), name), TextData), config
