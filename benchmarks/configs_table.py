@@ -25,11 +25,12 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-ROOT = Path(__file__).resolve().parents[1]
-# Runs train.py in this process and reports its peak resident memory (ru_maxrss is in KiB on Linux).
+PACKAGES = Path(__file__).resolve().parents[1]  # the folder holding the lab's packages: a checkout's root
+# Runs train.py's program (lightning_modules.cli.run, so an installed copy needs no train.py file) in this
+# process and reports its peak resident memory (ru_maxrss is in KiB on Linux).
 RUNNER = (
-    "import resource, runpy, sys; sys.argv = sys.argv[1:]\n"
-    "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    "import resource\nfrom lightning_modules.cli import run\n"
+    "try:\n    run()\n"
     "finally:\n    print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)"
 )
 
@@ -66,19 +67,19 @@ def versions(experiment_dir: Path) -> list[Path]:
 
 def run_train(subcommand: str, config: Path, name: str, args: argparse.Namespace, extra: list[str]) -> tuple:
     """Run train.py; return its run folder, wall seconds, peak RSS in MB and the start time."""
-    command = [sys.executable, "-c", RUNNER, str(ROOT / "train.py"), subcommand, "--config", str(config),
+    command = [sys.executable, "-c", RUNNER, subcommand, "--config", str(config),
                "--trainer.logger.init_args.save_dir", str(args.runs_dir), "--trainer.logger.init_args.name", name,
                "--trainer.enable_progress_bar", "false", *extra]  # fmt: skip
-    # The repo root goes on the child's path as an absolute path: jsonargparse reads a config file from inside
-    # its folder, where the relative '' entry of `python -c` would no longer find the project's packages.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    # The packages go on the child's path as an absolute path: jsonargparse reads a config file from inside its
+    # folder, where the relative '' entry of `python -c` would no longer find them.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGES), os.environ.get("PYTHONPATH")]))}
     start = time.time()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    result = subprocess.run(command, capture_output=True, text=True, env=env)  # in this folder, as train.py runs
     wall = time.time() - start
     if result.returncode != 0:
         raise RuntimeError(f"{subcommand} {config} failed:\n{result.stderr[-3000:]}")
     peak_kib = next(int(ln.split()[1]) for ln in result.stdout.splitlines() if ln.startswith("PEAK_RSS_KIB"))
-    run_dir = versions(ROOT / args.runs_dir / name)[-1]
+    run_dir = versions(args.runs_dir.resolve() / name)[-1]
     return run_dir, wall, peak_kib / 1024, start
 
 
