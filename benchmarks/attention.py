@@ -1,7 +1,7 @@
 """Forward + backward time of MultiHeadAttention, hand-built and fused, against nn.MultiheadAttention.
 
-    python benchmarks/attention.py                       # B=32 T=256 D=128 H=4, padding mask, CPU
-    python benchmarks/attention.py --device cuda --dtype bfloat16
+    python -m benchmarks.attention                       # B=32 T=256 D=128 H=4, padding mask, CPU
+    python -m benchmarks.attention --device cuda --dtype bfloat16
 
 Every implementation runs on the same inputs with the same weights in this one process; the runs are
 interleaved (round-robin) so a noisy neighbour slows all of them alike, and the median of the repeats
@@ -12,14 +12,10 @@ is reported as a ratio to nn.MultiheadAttention(need_weights=False), torch's fas
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians
 from layers.attention import MultiHeadAttention

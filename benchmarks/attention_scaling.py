@@ -1,7 +1,7 @@
 """Forward + backward time and peak memory of causal self-attention against sequence length, hand-built and fused.
 
-    python benchmarks/attention_scaling.py                 # T = 128 … 2048, B=4 D=128 H=4 (~2 min on 2 cores)
-    python benchmarks/attention_scaling.py --out docs/figures/attention_scaling.png
+    python -m benchmarks.attention_scaling                 # T = 128 … 2048, B=4 D=128 H=4 (~2 min on 2 cores)
+    python -m benchmarks.attention_scaling --out docs/figures/attention_scaling.png
 
 MultiHeadAttention(causal=True), same weights and inputs, three ways: the textbook formula with the whole
 (B, H, T, T) score matrix materialised (apply_attention, what the manual path computes for T ≤ 128 and
@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians, machine_line, markdown_table
 from layers.attention import MultiHeadAttention
@@ -35,7 +34,8 @@ LABELS = {
     "manual": 'hand-built, causal blocks (attn_impl="manual")',
     "sdpa": 'fused (attn_impl="sdpa")',
 }
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "figures" / "attention_scaling.png"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "docs" / "figures" / "attention_scaling.png"
 
 
 def case(impl: str, batch: int, seq_len: int, d_model: int, heads: int):
@@ -75,10 +75,12 @@ def peak_memory_point(impl: str, batch: int, seq_len: int, d_model: int, heads: 
 
 
 def peak_memory(impl: str, args: argparse.Namespace, seq_len: int) -> float:
-    cmd = [sys.executable, __file__, "--memory-point", impl, str(seq_len)]
+    cmd = [sys.executable, "-m", "benchmarks.attention_scaling", "--memory-point", impl, str(seq_len)]
     cmd += ["--batch", str(args.batch), "--d-model", str(args.d_model), "--heads", str(args.heads)]
     cmd += ["--threads", str(args.threads)] if args.threads else []
-    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["mb"]
+    # The child imports this copy of the package, whatever folder the benchmark was started from.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout)["mb"]
 
 
 def plot(results: dict[str, dict[int, tuple[float, float]]], args: argparse.Namespace, out: Path) -> None:

@@ -1,9 +1,9 @@
 """Train each config in turn and tabulate what it reached: a Markdown table for the README.
 
-    python benchmarks/configs_table.py configs/xor/*.yaml configs/imdb_synth/*.yaml
-    python benchmarks/configs_table.py configs/imdb/*.yaml --test --target 0.85
-    python benchmarks/configs_table.py configs/toy_lm/transformer.yaml --metric val/bpc --mode min --target 0.6
-    python benchmarks/configs_table.py C --runs-dir runs/table -- --trainer.max_epochs 5   # extra train.py args
+    python -m benchmarks.configs_table configs/xor/*.yaml configs/imdb_synth/*.yaml
+    python -m benchmarks.configs_table configs/imdb/*.yaml --test --target 0.85
+    python -m benchmarks.configs_table configs/toy_lm/transformer.yaml --metric val/bpc --mode min --target 0.6
+    python -m benchmarks.configs_table C --runs-dir runs/table -- --trainer.max_epochs 5   # extra train.py args
 
 Each config runs as `python train.py fit --config C [extra args after --]` in its own process; the figures
 come from the TensorBoard events the run wrote: the best value of the monitored metric and the epoch it
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -24,13 +25,12 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-ROOT = Path(__file__).resolve().parents[1]
-# Runs train.py in this process and reports its peak resident memory (ru_maxrss is in KiB on Linux). The repo
-# root goes on sys.path as an absolute path: jsonargparse reads a config file from inside its folder, where a
-# relative '' entry would no longer find the project's packages.
+PACKAGES = Path(__file__).resolve().parents[1]  # the folder holding the lab's packages: a checkout's root
+# Runs train.py's program (lightning_modules.cli.run, so an installed copy needs no train.py file) in this
+# process and reports its peak resident memory (ru_maxrss is in KiB on Linux).
 RUNNER = (
-    f"import resource, runpy, sys; sys.argv = sys.argv[1:]; sys.path.insert(0, {str(ROOT)!r})\n"
-    "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    "import resource\nfrom lightning_modules.cli import run\n"
+    "try:\n    run()\n"
     "finally:\n    print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)"
 )
 
@@ -51,22 +51,35 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     return p.parse_args(argv), extra
 
 
+def train_configs(paths: list[Path]) -> list[Path]:
+    """The given files but tune.py's Optuna search spaces (configs/search_spaces/), which a glob such as
+    configs/*/*.yaml matches as well: they are named on stderr and left out, before any run starts."""
+    spaces = [path for path in paths if path.resolve().parent.name == "search_spaces"]
+    if spaces:
+        names = ", ".join(map(str, spaces))
+        print(f"left out {names}: Optuna search spaces (tune.py's), not train.py configs", file=sys.stderr)
+    return [path for path in paths if path not in spaces]
+
+
 def versions(experiment_dir: Path) -> list[Path]:
     return sorted(experiment_dir.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
 
 
 def run_train(subcommand: str, config: Path, name: str, args: argparse.Namespace, extra: list[str]) -> tuple:
     """Run train.py; return its run folder, wall seconds, peak RSS in MB and the start time."""
-    command = [sys.executable, "-c", RUNNER, str(ROOT / "train.py"), subcommand, "--config", str(config),
+    command = [sys.executable, "-c", RUNNER, subcommand, "--config", str(config),
                "--trainer.logger.init_args.save_dir", str(args.runs_dir), "--trainer.logger.init_args.name", name,
                "--trainer.enable_progress_bar", "false", *extra]  # fmt: skip
+    # The packages go on the child's path as an absolute path: jsonargparse reads a config file from inside its
+    # folder, where the relative '' entry of `python -c` would no longer find them.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGES), os.environ.get("PYTHONPATH")]))}
     start = time.time()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(command, capture_output=True, text=True, env=env)  # in this folder, as train.py runs
     wall = time.time() - start
     if result.returncode != 0:
         raise RuntimeError(f"{subcommand} {config} failed:\n{result.stderr[-3000:]}")
     peak_kib = next(int(ln.split()[1]) for ln in result.stdout.splitlines() if ln.startswith("PEAK_RSS_KIB"))
-    run_dir = versions(ROOT / args.runs_dir / name)[-1]
+    run_dir = versions(args.runs_dir.resolve() / name)[-1]
     return run_dir, wall, peak_kib / 1024, start
 
 
@@ -110,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         f"time to {args.metric} {'≥' if args.mode == 'max' else '≤'} {args.target} | peak RSS |"
     )
     print("|---|---:|---:|---:|---:|" + ("---:|" if args.test else "") + "---:|---:|---:|")
-    for config in args.configs:
+    for config in train_configs(args.configs):
         row = run_config(config, args, extra)
         rows.append(row)
         to_target = "never" if row["to_target_s"] is None else f"{row['to_target_s']:.0f} s"

@@ -1,13 +1,13 @@
-"""Tokens per second of generate.py's sampling with and without the key/value cache, on random GPT-2 weights.
+"""Tokens per second of programs/generate.py's sampling with and without the key/value cache, on random GPT-2 weights.
 
-    python benchmarks/generation.py                          # tiny and GPT-2-small sizes, 64 new tokens
-    python benchmarks/generation.py --sizes gpt2-small --new-tokens 256
+    python -m benchmarks.generation                          # tiny and GPT-2-small sizes, 64 new tokens
+    python -m benchmarks.generation --sizes gpt2-small --new-tokens 256
 
 Each size is a TransformerLM built from a transformers.GPT2Config (no download, random weights: speed does
 not depend on what the weights say): `tiny` is tests/tiny_gpt2.py's shape (2 blocks, width 32, 404 tokens)
 with GPT-2's 1024 positions, so no sample outgrows its context; `gpt2-small` is GPT2Config()'s defaults
 (12 blocks, width 768, 50,257 tokens, 124M parameters).
-Both paths sample the same way generate.py does (layers/generation.py, temperature 0.8); without the cache
+Both paths sample the same way programs/generate.py does (layers/generation.py, temperature 0.8); without the cache
 each new token re-runs the whole context (O(T²) over a sample), with it one position (O(T)). The cases run
 interleaved in this one process; each figure is the median of the repeats.
 """
@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians, machine_line, markdown_table
 from layers.generation import generate
@@ -87,5 +84,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    allocator.tune_allocator()  # large tensors stay on the heap, as in generate.py
+    allocator.tune_allocator()  # large tensors stay on the heap, as in programs/generate.py
     main()

@@ -1,7 +1,7 @@
 """Forward + backward time of the hand-built LSTM against nn.LSTM, on the same weights and inputs.
 
-    python benchmarks/lstm.py                       # B=32 T=256 input 256 hidden 256, no padding (~1 min)
-    python benchmarks/lstm.py --mask                # with a right-padding mask (nn.LSTM then packs)
+    python -m benchmarks.lstm                       # B=32 T=256 input 256 hidden 256, no padding (~1 min)
+    python -m benchmarks.lstm --mask                # with a right-padding mask (nn.LSTM then packs)
 
 layers.recurrent.LSTM runs the gate equations step by step in Python (one addmm and a few pointwise ops per
 step); nn.LSTM runs torch's fused kernel. The two run interleaved in this one process; each figure is the
@@ -11,12 +11,8 @@ median of the repeats, as a ratio to nn.LSTM.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians, machine_line, markdown_table
 from layers.recurrent import build_lstm, run_lstm

@@ -1,10 +1,10 @@
 """The lab's TransformerLM against nanoGPT's GPT: one training step, and nanoGPT's whole CPU recipe.
 
-    python benchmarks/nanogpt.py                        # steps at B=32 T=256 and B=12 T=64 (~1 min)
-    python benchmarks/nanogpt.py --ablate               # also the lab's stack with torch's LayerNorm (~2 min)
-    python benchmarks/nanogpt.py --compile              # also both models under torch.compile (~4 min)
-    python benchmarks/nanogpt.py --nanogpt /path/to/nanoGPT --skip-steps    # the recipe side by side (~4 min)
-    python benchmarks/nanogpt.py --nanogpt PATH --skip-steps --lab-compile --rounds 3   # and compiled (~16 min)
+    python -m benchmarks.nanogpt                        # steps at B=32 T=256 and B=12 T=64 (~1 min)
+    python -m benchmarks.nanogpt --ablate               # also the lab's stack with torch's LayerNorm (~2 min)
+    python -m benchmarks.nanogpt --compile              # also both models under torch.compile (~4 min)
+    python -m benchmarks.nanogpt --nanogpt /path/to/nanoGPT --skip-steps    # the recipe side by side (~4 min)
+    python -m benchmarks.nanogpt --nanogpt PATH --skip-steps --lab-compile --rounds 3   # and compiled (~16 min)
 
 Steps: forward, cross-entropy, backward and AdamW of the same-sized model (4 layers, 4 heads, d 128, vocabulary
 of 32), for nanoGPT's `GPT` (re-stated below, `NanoGPT`: the same modules, parameter names and calls as
@@ -39,8 +39,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import add_thread_argument, apply_threads, interleaved_medians, machine_line, markdown_table
 from layers.norm import LayerNorm

@@ -118,6 +118,13 @@ def vocabulary_words() -> list[str]:
     return FILLER + POSITIVE + NEGATIVE + [".", "<", ">", "br", "/"]
 
 
+def experiment_configs() -> list[Path]:
+    """Every train.py config of configs/: its YAML files but those of configs/search_spaces/, which are tune.py's
+    Optuna search spaces."""
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    return sorted(p for p in configs.rglob("*.yaml") if p.relative_to(configs).parts[0] != "search_spaces")
+
+
 def config_overrides(config: Path, corpora: dict) -> list[str]:
     """Arguments that point a config of configs/ at the fixture corpora and keep its run small."""
     import yaml

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import sentiment
 from lightning_modules.classifier import TextClassifier
 from lightning_modules.cli import LabCLI, main
+from programs import sentiment
 from tests.fixtures import config_overrides
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,10 +8,10 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_modules.cli import LabCLI, experiment_name, main, one_line
-from tests.fixtures import config_overrides
+from tests.fixtures import config_overrides, experiment_configs
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+CONFIGS = experiment_configs()
 XOR = str(ROOT / "configs/xor/transformer.yaml")
 IMDB_SYNTH_ATTENTION = str(ROOT / "configs/imdb_synth/attention.yaml")
 SMALL = [

@@ -14,7 +14,7 @@ from lightning_modules.cli import _data_attribute
 from networks.classifier import EncoderClassifier
 from networks.embedding_encoder import EmbeddingEncoder
 from networks.heads import PooledHead
-from tests.fixtures import write_glove
+from tests.fixtures import experiment_configs, write_glove
 
 
 class BareData(L.LightningDataModule):
@@ -53,11 +53,10 @@ def test_samples_need_a_language_model_data_module():
 
 def test_every_data_module_of_the_configs_declares_the_contract():
     import importlib
-    from pathlib import Path
 
     import yaml
 
-    for config in sorted(Path("configs").rglob("*.yaml")):
+    for config in experiment_configs():
         class_path = yaml.safe_load(config.read_text())["data"]["class_path"]
         module, _, name = class_path.rpartition(".")
         assert issubclass(getattr(importlib.import_module(module), name), TextData), config

@@ -9,11 +9,11 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import generate as generate_cli
 from datamodules.toy_grammar import ToyGrammarDataModule
 from layers.generation import generate, next_token
 from layers.transformer import TransformerConfig
 from lightning_modules.causal_lm import CausalLM
+from programs import generate as generate_cli
 
 
 def tiny_data(**kwargs):

@@ -14,8 +14,8 @@ import yaml
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-import tune
 from tests.tuning.postgres import find_binary, postgres_server
+from tuning import cli as tune
 from tuning.search_space import SearchSpace
 from tuning.settings import StudySettings
 from tuning.storage import open_storage

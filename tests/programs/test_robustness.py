@@ -9,16 +9,15 @@ import matplotlib.image
 import pytest
 import torch
 
-import robustness
-import sentiment
 from datamodules.perturbations import PERTURBATIONS, compose
 from datamodules.readers import read_labelled_file
 from lightning_modules.causal_lm import CausalLM
 from lightning_modules.cli import LabCLI
 from lightning_modules.masked_lm import MaskedLM
+from programs import robustness, sentiment
 from tests.fixtures import config_overrides
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MAX_POOLED = [  # another classifier: max-pooled sub-words, reading 24 tokens of a text
     *("--model.init_args.pool", "max", "--data.init_args.max_len", "24"),
     *("--trainer.max_epochs", "10", "--model.init_args.optimizer.init_args.lr", "0.02"),

@@ -7,11 +7,11 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-import probe
 from datamodules.imdb_synth import IMDbSynthDataModule
 from lightning_modules.masked_lm import MaskedLM
 from lightning_modules.mlm_encoder import MaskedLMEncoder
 from lightning_modules.one_line_errors import DEBUG_HINT
+from programs import probe
 
 DATA = {
     "class_path": "datamodules.imdb_synth.IMDbSynthDataModule",

@@ -1,9 +1,10 @@
 """Turn runs into a report: learning curves and a table of accuracy, time and memory, from the runs' own logs.
 
-    python report.py runs/compare/exp*/version_0 --out reports/compare        # report.md and its figures
-    python report.py runs/imdb/transformer_1block/version_0 --out figures --x epoch
-    python report.py runs/toy_lm/transformer/version_0 --metrics train/loss val/bpc train/grad_norm --out figures
-    python report.py runs/imdb/*/version_0 --metrics val/acc --x epoch --out figures       # compare runs
+    python -m programs.run_report runs/compare/exp*/version_0 --out reports/compare     # report.md and its figures
+    python -m programs.run_report runs/imdb/transformer_1block/version_0 --out figures --x epoch
+    python -m programs.run_report runs/toy_lm/transformer/version_0 --metrics train/loss val/bpc train/grad_norm \\
+        --out figures
+    python -m programs.run_report runs/imdb/*/version_0 --metrics val/acc --x epoch --out figures   # compare runs
 
 Without --metrics it writes OUT/report.md: a table sorted by experiment number (the number ending the run's
 experiment folder: runs/compare/exp3/version_0 is 3; runs without one follow, by name) with each run's
@@ -17,6 +18,8 @@ error naming the folder.
 With --metrics it only draws those scalars, one panel each, all runs overlaid, into OUT/curves.png; any run
 with TensorBoard events will do. --x epoch numbers the values 1, 2, … (for metrics logged once an epoch, like
 train/loss_epoch and val/loss); the default x is the optimiser step (global step).
+
+`pip install .` also installs this command as `lab-report`.
 """
 
 from __future__ import annotations

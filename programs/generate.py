@@ -1,8 +1,9 @@
 """Sample text from a trained CausalLM checkpoint, or from GPT-2 weights in the hand-built TransformerLM.
 
-    python generate.py --ckpt_path runs/toy_lm/transformer/version_0/checkpoints/last.ckpt \\
+    python -m programs.generate --ckpt_path runs/toy_lm/transformer/version_0/checkpoints/last.ckpt \\
         --prompt "the cat " --max-new-tokens 200 --temperature 0.8 --top-k 10 --num-samples 5
-    python generate.py --model gpt2 --prefixes configs/prefixes/two_words.txt --num-samples 5 --out samples.md
+    python -m programs.generate --model gpt2 --prefixes configs/prefixes/two_words.txt --num-samples 5 \\
+        --out samples.md
 
 --model takes a Hugging Face hub name (`gpt2`, `gpt2-medium`, ...) or a local folder in save_pretrained
 layout (config.json, weights, tokenizer files); its weights run in layers/ TransformerLM with the model's own
@@ -15,6 +16,7 @@ table (prefix | sample) to stdout or --out. --temperature 0 is greedy (determini
 likeliest tokens, --top-p the smallest set whose probability reaches p. --seed makes sampling repeat.
 --no-cache recomputes the whole context at every step (the same tokens, slower). A character model refuses
 prompt characters it never saw (the error lists the ones it knows); a byte model (enwik8) takes any text.
+`pip install .` also installs this command as `lab-generate`.
 """
 
 from __future__ import annotations
@@ -204,6 +206,13 @@ def main(argv: list[str] | None = None) -> list[str]:
     return texts
 
 
-if __name__ == "__main__":
-    tune_allocator()  # large tensors stay on the heap (lightning_modules/allocator.py)
+def run() -> None:
+    """The program behind `python -m programs.generate` and the `lab-generate` command: the process's allocation
+    policy first (lightning_modules/allocator.py; a program's choice, so not in main(), which tests call
+    in-process), then main(), whose returned texts a console script would take for an exit status."""
+    tune_allocator()  # large tensors stay on the heap
     main()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,4 +1,4 @@
-"""tune.py: studies complete, resume, prune, share a storage, and refuse bad input before training."""
+"""tuning/cli.py (tune.py): studies complete, resume, prune, share a storage, and refuse bad input before training."""
 
 import sys
 from pathlib import Path
@@ -8,12 +8,12 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-import tune
 from lightning_modules.cli import LabCLI
+from tuning import cli as tune
 from tuning.search_space import SearchSpace
 from tuning.study import StudySettings, build_study, run_study
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 XOR = ROOT / "configs/xor/attention.yaml"
 TINY = [
     "--data.init_args.train_size",
@@ -146,3 +146,11 @@ def test_a_key_fixed_after_the_separator_leaves_the_search(space_file, tmp_path)
     assert all(list(t.params) == [LR] for t in study.trials)
     best = yaml.safe_load((tmp_path / "studies/xor-attention/best.yaml").read_text())
     assert best["model"]["init_args"]["pool"] == "first"
+
+
+@pytest.mark.parametrize("task", ["xor", "imdb_synth"])
+def test_without_search_space_the_tasks_own_in_configs_search_spaces_is_used(task):
+    config = next((ROOT / "configs" / task).glob("*.yaml"))
+    settings = tune.settings_from_args(*tune.parse_args(["--config", str(config)]))
+    assert settings.space.source == str(ROOT / "configs/search_spaces" / f"{task}.yaml")
+    assert settings.space.parameters  # the file loads: a search space, not a config

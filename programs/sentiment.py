@@ -1,12 +1,14 @@
 """Classify your own text with a trained SequenceClassifier or TextClassifier checkpoint.
 
-    python sentiment.py --ckpt_path runs/imdb/transformer_1block/version_0/checkpoints/last.ckpt \\
+    python -m programs.sentiment --ckpt_path runs/imdb/transformer_1block/version_0/checkpoints/last.ckpt \\
         "A gripping film, beautifully acted." "Two hours I will never get back."
-    python sentiment.py --ckpt_path CKPT          # then type reviews, one per line (Ctrl-D ends)
+    python -m programs.sentiment --ckpt_path CKPT          # then type reviews, one per line (Ctrl-D ends)
+
+`pip install .` also installs this command as `lab-sentiment`.
 
 From Python:
 
-    from sentiment import load_classifier, predict_sentiment
+    from programs.sentiment import load_classifier, predict_sentiment
     model = load_classifier("runs/.../last.ckpt")
     predict_sentiment(model, "A gripping film.")          # 0.93: the probability that it is positive
 

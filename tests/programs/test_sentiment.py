@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import sentiment
 from lightning_modules.cli import LabCLI
+from programs import sentiment
 from tests.fixtures import config_overrides
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

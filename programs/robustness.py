@@ -1,9 +1,9 @@
 """How trained sentiment classifiers hold up when their input is perturbed: accuracy per model × perturbation.
 
-    python robustness.py --ckpt_path runs/yelp/baseline/version_0/checkpoints/last.ckpt \\
+    python -m programs.robustness --ckpt_path runs/yelp/baseline/version_0/checkpoints/last.ckpt \\
         runs/yelp/transformer/version_0/checkpoints/last.ckpt --out reports/robustness
-    python robustness.py --ckpt_path CKPT --out DIR --perturbations clean typos negation typos+word_dropout
-    python robustness.py --ckpt_path CKPT --out DIR --data my_reviews.jsonl --limit 200 --seed 1 --examples 5
+    python -m programs.robustness --ckpt_path CKPT --out DIR --perturbations clean typos negation typos+word_dropout
+    python -m programs.robustness --ckpt_path CKPT --out DIR --data my_reviews.jsonl --limit 200 --seed 1 --examples 5
 
 Each checkpoint is a classifier that carries its text encoder (see sentiment.py); every text is perturbed
 (datamodules/perturbations.py, seeded: the same run gives the same texts), cut to the model's max_len as
@@ -12,6 +12,7 @@ data modules read it: `<label> <text>` lines, .json, .jsonl or .csv. DIR/robustn
 each model under each perturbation and its drop against the clean text, whether each perturbation should
 preserve the label, and examples (original text, perturbed text, each model's prediction);
 DIR/robustness.png charts the drops. `clean` is always evaluated first: the drops are measured from it.
+`pip install .` also installs this command as `lab-robustness`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from datamodules.readers import read_labelled_file
 from lab_errors import InputError, MissingInputError
 from lightning_modules.checkpoints import read_checkpoint, run_folder_of
 from lightning_modules.one_line_errors import input_errors_in_one_line
-from sentiment import load_classifier, predict_sentiment
+from programs.sentiment import load_classifier, predict_sentiment
 
 DEFAULT_DATA = Path("data/yelp_polarity/textfooler_1000.txt")
 # Every single perturbation but the ones a lower-casing encoder cannot see, then two compositions.

@@ -1,7 +1,7 @@
 """How far masked-LM pretraining has carried a sentiment task: the linear-probe accuracy of each checkpoint of a
 pretraining run, against its training step.
 
-    python probe.py runs/mlm/imdb/version_0 --config configs/mlm/imdb.yaml --out docs/figures/mlm_probe
+    python -m programs.probe runs/mlm/imdb/version_0 --config configs/mlm/imdb.yaml --out docs/figures/mlm_probe
 
 For every checkpoint the run kept (configs/mlm/imdb.yaml keeps one at each validation), and for the same
 encoder with its initial random weights (step 0), the frozen encoder reads `--train-reviews` labelled training
@@ -13,7 +13,7 @@ trained on top (configs/imdb/*_bigru.yaml) adds to it. The test split is never r
 
 Writes OUT/probe.md (a table: step, the metric the run's ModelCheckpoint monitored as recorded in that
 checkpoint, e.g. the validation masked-LM loss, and probe accuracy) and OUT/probe.png (accuracy against
-step), and prints the table.
+step), and prints the table. `pip install .` also installs this command as `lab-probe`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, GPT2Config, GPT2LMHeadModel
 
-import generate
+from programs import generate
 from tests.tiny_gpt2 import save_tiny_gpt2
 
 MAX_NEW = 40  # the tiny model has 64 positions: Hugging Face's generate must not run past them

@@ -1,4 +1,4 @@
-"""report.py: the table and curves of runs trained in the test, drawing chosen scalars of any run, bad input."""
+"""run_report.py: the table and curves of runs trained in the test, drawing chosen scalars of any run, bad input."""
 
 import statistics
 import sys
@@ -9,11 +9,11 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
-import report
 from lightning_modules.cli import LabCLI
 from lightning_modules.run_costs import EVAL_SECONDS, PEAK_MEMORY_MB, TRAIN_SECONDS, TRAINABLE_PARAMS
+from programs import run_report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--data.init_args.train_size", "256", "--data.init_args.val_size", "128", "--data.init_args.test_size",
          "64", "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "2",
          "--trainer.log_every_n_steps", "1"]  # fmt: skip
@@ -49,16 +49,16 @@ def table(markdown: str) -> list[list[str]]:
 
 
 def test_the_report_tabulates_what_the_runs_logged(runs, tmp_path, capsys):
-    report.main([str(runs["compare/exp10"]), str(runs["compare/exp2"]), "--out", str(tmp_path / "out")])
+    run_report.main([str(runs["compare/exp10"]), str(runs["compare/exp2"]), "--out", str(tmp_path / "out")])
     markdown = (tmp_path / "out/report.md").read_text()
     header, *rows = table(markdown)
-    assert tuple(header) == report.HEADER
+    assert tuple(header) == run_report.HEADER
     assert [row[0].strip("*") for row in rows] == ["2", "10"]  # by number, not by name
 
     best_val = {}
     for row in rows:
         name = row[1].strip("*`")
-        events = EventAccumulator(str(runs[name]), size_guidance={"scalars": 0})  # read apart from report.py
+        events = EventAccumulator(str(runs[name]), size_guidance={"scalars": 0})  # read apart from run_report.py
         events.Reload()
         logged = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
         values = {tag: [v for _, v in points] for tag, points in logged.items()}
@@ -73,7 +73,7 @@ def test_the_report_tabulates_what_the_runs_logged(runs, tmp_path, capsys):
         assert cells[8] == f"{max(values[PEAK_MEMORY_MB]):.0f} MB RSS"
     bold = [row[1].strip("*`") for row in rows if row[1].startswith("**")]
     assert bold == [max(best_val, key=best_val.get)] == ["compare/exp10"]
-    for column in report.HEADER:
+    for column in run_report.HEADER:
         assert f"**{column}**" in markdown  # the caption explains every column
 
     figures = ["curves_all.png", "curves_compare_exp2.png", "curves_compare_exp10.png"]
@@ -86,9 +86,9 @@ def test_the_report_tabulates_what_the_runs_logged(runs, tmp_path, capsys):
 
 
 def test_the_curves_show_train_loss_val_loss_and_val_acc_over_the_global_step(runs):
-    run = report.load_run(runs["compare/exp2"], needs_costs=True)
-    report.name_runs([run])
-    panels = report.curve_tags([run], "step")
+    run = run_report.load_run(runs["compare/exp2"], needs_costs=True)
+    run_report.name_runs([run])
+    panels = run_report.curve_tags([run], "step")
     assert [(title, tags[run.name]) for title, tags in panels] == [
         ("training loss", "train/loss_step"),
         ("validation loss", "val/loss"),
@@ -110,7 +110,7 @@ def test_a_model_passed_in_is_described_by_its_class_and_shape_settings():
         },
     }
     expected = "SequenceClassifier(backbone=LSTMEncoderDecoder(hidden_size=256, dropout=0.3, attention=True))"
-    assert report.describe(config) == expected
+    assert run_report.describe(config) == expected
 
 
 def fake_run(folder: Path, tags: list[str]) -> Path:
@@ -130,9 +130,9 @@ def test_the_best_validation_is_the_best_of_all_not_the_last(tmp_path):
                            PEAK_MEMORY_MB: 100.0 * step, TRAINABLE_PARAMS: 1234.0}.items():  # fmt: skip
             writer.add_scalar(tag, value, 10 * step)
     writer.close()
-    run = report.load_run(folder, needs_costs=True)
-    report.name_runs([run])
-    header, row = table(report.markdown_table([report.table_row(run)]))
+    run = run_report.load_run(folder, needs_costs=True)
+    run_report.name_runs([run])
+    header, row = table(run_report.markdown_table([run_report.table_row(run)]))
     cells = dict(zip(header, (cell.strip("*") for cell in row), strict=True))
     assert cells["best val acc (step)"] == "0.9000 (20)"
     assert cells["best train acc"] == "0.8000"
@@ -144,15 +144,15 @@ def test_the_best_validation_is_the_best_of_all_not_the_last(tmp_path):
 def test_a_language_model_run_gets_its_bpc_curve_and_no_accuracy(tmp_path):
     costs = [TRAINABLE_PARAMS, TRAIN_SECONDS, EVAL_SECONDS, PEAK_MEMORY_MB]
     folder = fake_run(tmp_path / "runs/toy_lm/transformer/version_0", ["train/loss", "val/loss", "val/bpc", *costs])
-    run = report.load_run(folder, needs_costs=True)
-    report.name_runs([run])
-    panels = report.curve_tags([run], "step")
+    run = run_report.load_run(folder, needs_costs=True)
+    run_report.name_runs([run])
+    panels = run_report.curve_tags([run], "step")
     assert [(title, tags[run.name]) for title, tags in panels] == [
         ("training loss", "train/loss"),
         ("validation loss", "val/loss"),
         ("validation bits per character", "val/bpc"),
     ]
-    report.main([str(folder), "--out", str(tmp_path / "out")])
+    run_report.main([str(folder), "--out", str(tmp_path / "out")])
     header, row = table((tmp_path / "out/report.md").read_text())
     assert row[header.index("best val acc (step)")] == "—" and not row[1].startswith("**")
 
@@ -160,9 +160,9 @@ def test_a_language_model_run_gets_its_bpc_curve_and_no_accuracy(tmp_path):
 def test_metrics_mode_draws_the_named_scalars_of_any_run(tmp_path, capsys):
     lm = fake_run(tmp_path / "toy_lm/transformer/version_0", ["train/loss", "val/bpc", "train/grad_norm", "epoch"])
     clf = fake_run(tmp_path / "imdb/baseline/version_0", ["train/loss_epoch", "val/loss", "val/acc"])
-    report.main([str(lm), "--metrics", "train/loss", "val/bpc", "train/grad_norm", "--out", str(tmp_path / "lm")])
+    run_report.main([str(lm), "--metrics", "train/loss", "val/bpc", "train/grad_norm", "--out", str(tmp_path / "lm")])
     assert (tmp_path / "lm/curves.png").read_bytes()[:4] == b"\x89PNG"
-    report.main([str(clf), str(lm), "--metrics", "val/loss", "--x", "epoch", "--out", str(tmp_path / "both")])
+    run_report.main([str(clf), str(lm), "--metrics", "val/loss", "--x", "epoch", "--out", str(tmp_path / "both")])
     pixels = matplotlib.image.imread(tmp_path / "both/curves.png")
     assert pixels.shape[1] < 2 * pixels.shape[0]  # one panel
     assert capsys.readouterr().out.splitlines() == [f"1 run(s) → {tmp_path}/lm/curves.png",
@@ -171,7 +171,7 @@ def test_metrics_mode_draws_the_named_scalars_of_any_run(tmp_path, capsys):
 
 def run_main(args: list[str], capsys) -> tuple[int, list[str]]:
     with pytest.raises(SystemExit) as exit_info:
-        report.main(args)
+        run_report.main(args)
     return exit_info.value.code, capsys.readouterr().err.strip().splitlines()
 
 

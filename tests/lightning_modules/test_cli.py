@@ -16,7 +16,7 @@ from lightning_modules.checkpoints import AtomicCheckpointIO, find_checkpoint
 from lightning_modules.cli import LabCLI, main
 from tests.fixtures import config_overrides
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 XOR = str(ROOT / "configs/xor/transformer.yaml")
 IMDB_SYNTH_ATTENTION = str(ROOT / "configs/imdb_synth/attention.yaml")
 SMALL = ["--data.init_args.train_size", "256", "--data.init_args.val_size", "128",
@@ -96,8 +96,7 @@ def good_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("which", ["truncated", "garbage", "foreign", "pickled", "missing"])
 def test_a_bad_checkpoint_file_is_named_in_one_line_by_every_entry_point(which, good_checkpoint, capsys, in_tmp_path):
-    import generate
-    import sentiment
+    from programs import generate, sentiment
 
     path, expected = broken_checkpoints(in_tmp_path, good_checkpoint)[which]
     for command in (
