@@ -101,7 +101,8 @@ class IMDbSynthDataModule(ClassificationDataModule):
         eval_batch_size: int | None = 1024,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, num_workers=num_workers)
+        # Every example is six tokens: max_len says so, and training checks that a model's positions cover them.
+        super().__init__(batch_size, eval_batch_size, max_len=6, num_workers=num_workers)
         self.sizes, self.seed = generated_sizes(train_size, val_size, test_size), seed
 
     def build_encoder(self) -> WordEncoder:

@@ -24,7 +24,8 @@ class XORDataModule(ClassificationDataModule):
         eval_batch_size: int | None = 1024,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, num_workers=num_workers)
+        # Every example is two tokens: max_len says so, and training checks that a model's positions cover them.
+        super().__init__(batch_size, eval_batch_size, max_len=2, num_workers=num_workers)
         self.sizes, self.seed = generated_sizes(train_size, val_size, test_size), seed
 
     def build_encoder(self) -> WordEncoder:

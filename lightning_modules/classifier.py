@@ -222,7 +222,7 @@ def build_backbone(spec: dict) -> BackboneFactory:
     parser.add_argument("--backbone", type=BackboneFactory)
     try:
         config = parser.parse_object({"backbone": spec})
-        return parser.instantiate_classes(config).backbone
+        return parser.instantiate(config).backbone
     except (ArgumentError, ValueError, TypeError, ImportError) as err:
         if isinstance(err, InputError):
             raise

@@ -23,8 +23,9 @@ from networks.word_vectors import WordVectorStart
 class EmbeddingEncoder(WordVectorStart, nn.Module):
     """(input_ids (B, T), attention_mask (B, T) bool) → (B, T, D): embedding, positions, dropout, `mixer`.
 
-    mixer: a token-mixing module called as mixer(x, mask=..., return_weights=...) (SimpleSelfAttention,
-    SelfAttention, MultiHeadAttention of width d_model), or None.
+    mixer: a token-mixing module called as mixer(x, mask=..., return_weights=...) (SimpleSelfAttention(),
+    SelfAttention(d_model), MultiHeadAttention(d_model, n_heads)), or None. A module, not a factory of the width:
+    a config names it with its own d_model, which must be the encoder's.
 
     Embeddings start as N(0, 1/D): parameter-free attention scores are dot products of embeddings, and with
     nn.Embedding's N(0, 1) a token's score with itself (≈ D) dwarfs its score with any other (≈ ±√D), so

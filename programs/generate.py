@@ -49,21 +49,14 @@ class LanguageModel:
 
 def load_checkpoint_model(ckpt_path: str, device: str) -> LanguageModel:
     """A CausalLM checkpoint of this lab, with the text encoder its data module saved in it."""
-    from datamodules.encoders import TextEncoder
     from lightning_modules.causal_lm import CausalLM
-    from lightning_modules.checkpoints import read_checkpoint
+    from lightning_modules.loading import load_model
 
-    checkpoint = read_checkpoint(ckpt_path)  # one line naming the file when it is truncated, foreign or refused
-    class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")  # recorded by LightningCLI runs
-    if class_path and class_path.rsplit(".", 1)[-1] != CausalLM.__name__:
-        raise InputError(
-            f"{ckpt_path} is a {class_path.rsplit('.', 1)[-1]} checkpoint; generate.py samples language models "
-            f"(CausalLM, e.g. configs/toy_lm/transformer.yaml's runs)"
-        )
-    model = CausalLM.load_from_checkpoint(ckpt_path, map_location=device, weights_only=True)
-    if model.text_encoder_state is None:
+    # One line naming the file when it is truncated, foreign, refused or another task's (e.g. a classifier's).
+    model = load_model(ckpt_path, CausalLM, device)
+    encoder = model.text_encoder
+    if encoder is None:
         raise InputError(f"{ckpt_path} has no text encoder: it was saved without a data module")
-    encoder = TextEncoder.from_state(model.text_encoder_state)
     return LanguageModel(model.net.eval(), lambda text: encoder.encode(text or " "), encoder.text, None)
 
 

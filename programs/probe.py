@@ -162,7 +162,8 @@ def probe_run(
     of a run (`run_checkpoints`)."""
     _, hparams, _ = masked_lm_state(str(checkpoints[0].file))
     torch.manual_seed(seed)
-    untrained = TransformerEncoder(TransformerConfig.from_mapping(hparams, vocab_size=datamodule.vocab_size))
+    pretrained = TransformerConfig.coerce({**hparams["transformer"], "vocab_size": None})
+    untrained = TransformerEncoder(pretrained.with_vocab_size(datamodule.vocab_size))
     points = [ProbePoint(0, "", probe_accuracy(untrained, datamodule, train_reviews, l2), None)]
     print(f"step 0 (untrained): probe accuracy {points[0].accuracy:.4f}", flush=True)
     for checkpoint in checkpoints:

@@ -28,7 +28,8 @@ from lightning import LightningModule
 from datamodules.perturbations import PERTURBATIONS, Perturbation, compose
 from datamodules.readers import read_labelled_file
 from lab_errors import InputError, MissingInputError
-from lightning_modules.checkpoints import read_checkpoint, run_folder_of
+from lightning_modules.checkpoints import run_folder_of
+from lightning_modules.classifier import TextClassifier
 from lightning_modules.one_line_errors import input_errors_in_one_line
 from programs.sentiment import load_classifier, predict_sentiment
 
@@ -60,19 +61,16 @@ class Result:
     accuracy: float
 
 
-def load_sentiment_classifier(ckpt_path: str) -> LightningModule:
-    """sentiment.load_classifier, after checking that the checkpoint is a two-class classifier's: a masked or
-    causal language model's checkpoint is an InputError naming its task, not a state_dict mismatch."""
-    hyper_parameters = read_checkpoint(ckpt_path).get("hyper_parameters", {})
-    if "num_classes" not in hyper_parameters:
-        task = str(hyper_parameters.get("_class_path", "")).rsplit(".", 1)[-1] or "a model without num_classes"
-        raise InputError(f"{ckpt_path} is not a classifier's checkpoint ({task}): give a sentiment classifier's")
-    if hyper_parameters["num_classes"] != 2:
+def load_sentiment_classifier(ckpt_path: str) -> TextClassifier:
+    """sentiment.load_classifier (a checkpoint of another task is an InputError naming it), then a check that
+    it classifies into two classes, negative and positive."""
+    model = load_classifier(ckpt_path)
+    if model.hparams.num_classes != 2:
         raise InputError(
-            f"{ckpt_path} classifies into {hyper_parameters['num_classes']} classes: robustness.py needs a "
+            f"{ckpt_path} classifies into {model.hparams.num_classes} classes: the robustness probes need a "
             "two-class (negative/positive) sentiment classifier"
         )
-    return load_classifier(ckpt_path)
+    return model
 
 
 def model_names(ckpt_paths: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Classify your own text with a trained SequenceClassifier or TextClassifier checkpoint.
+"""Classify your own text with a trained TextClassifier checkpoint.
 
     python -m programs.sentiment --ckpt_path runs/imdb/transformer_1block/version_0/checkpoints/last.ckpt \\
         "A gripping film, beautifully acted." "Two hours I will never get back."
@@ -23,27 +23,22 @@ import sys
 
 import torch
 
-from datamodules.encoders import TextEncoder
 from lab_errors import InputError
-from lightning_modules.checkpoints import read_checkpoint
-from lightning_modules.classifier import ClassifierTraining, SequenceClassifier, TextClassifier
+from lightning_modules.classifier import TextClassifier
+from lightning_modules.loading import load_model
 from lightning_modules.one_line_errors import input_errors_in_one_line
 
 
-def load_classifier(ckpt_path: str, map_location: str = "cpu") -> ClassifierTraining:
-    """The classifier in `ckpt_path` (a SequenceClassifier or a TextClassifier), in eval mode; an InputError
-    naming the file when it is not a readable classifier checkpoint with a text encoder."""
-    checkpoint = read_checkpoint(ckpt_path)  # one line naming the file when it is truncated, foreign or refused
-    # A TextClassifier's hyperparameters name its backbone; SequenceClassifier's never do.
-    composed = "backbone" in (checkpoint.get("hyper_parameters") or {})
-    cls = TextClassifier if composed else SequenceClassifier
-    model = cls.load_from_checkpoint(ckpt_path, map_location=map_location, weights_only=True)
-    if model.text_encoder_state is None:
+def load_classifier(ckpt_path: str, map_location: str = "cpu") -> TextClassifier:
+    """The TextClassifier in `ckpt_path`, in eval mode, with its text encoder; an InputError naming the file
+    when it is not a readable classifier checkpoint with a text encoder."""
+    model = load_model(ckpt_path, TextClassifier, map_location)
+    if model.text_encoder is None:
         raise InputError(f"{ckpt_path} has no text encoder: it was saved without a data module")
-    return model.eval()
+    return model
 
 
-def input_limit(model: ClassifierTraining) -> int | None:
+def input_limit(model: TextClassifier) -> int | None:
     """How many tokens of a text the model reads: the data's max_len, and no more than its positions cover."""
     limits = [model.text_encoder_state.get("max_len"), model.max_input_len]
     limits = [n for n in limits if n is not None]
@@ -51,11 +46,11 @@ def input_limit(model: ClassifierTraining) -> int | None:
 
 
 @torch.no_grad()
-def predict_sentiment(model: ClassifierTraining, text: str | list[str]) -> float | list[float]:
+def predict_sentiment(model: TextClassifier, text: str | list[str]) -> float | list[float]:
     """The probability that `text` is positive (class 1), in [0, 1]; a list of texts gives a list."""
-    if model.text_encoder_state is None:
+    encoder = model.text_encoder  # built once per model, not per call
+    if encoder is None:
         raise InputError("this model has no text encoder: load it with load_classifier(checkpoint)")
-    encoder = TextEncoder.from_state(model.text_encoder_state)
     texts = [text] if isinstance(text, str) else list(text)
     if not texts:
         return []
@@ -67,7 +62,7 @@ def predict_sentiment(model: ClassifierTraining, text: str | list[str]) -> float
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt_path", required=True, help="a SequenceClassifier or TextClassifier checkpoint")
+    p.add_argument("--ckpt_path", required=True, help="a TextClassifier checkpoint")
     p.add_argument("texts", nargs="*", help="texts to classify (default: read lines from standard input)")
     args = p.parse_args(argv)
     with input_errors_in_one_line():

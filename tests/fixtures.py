@@ -154,8 +154,10 @@ def config_overrides(config: Path, corpora: dict) -> list[str]:
     args = ["--trainer.enable_progress_bar", "false"]
     for key, value in data.items():
         args += [f"--data.init_args.{key}", str(value)]
-    if "embeddings_path" in settings["model"]["init_args"]:
-        args += ["--model.init_args.embeddings_path", str(corpora["glove"])]
+    backbone = settings["model"]["init_args"].get("backbone") or {}
+    encoder = (backbone.get("init_args") or {}).get("encoder") or {}
+    if (encoder.get("init_args") or {}).get("word_vectors"):
+        args += ["--model.init_args.backbone.init_args.encoder.init_args.word_vectors", str(corpora["glove"])]
     from tests.pretrained_fixtures import encoder_overrides
 
     return args + encoder_overrides(settings, corpora, data)

@@ -49,7 +49,7 @@ def fit(*args: str) -> LabCLI:
             *SMALL,
             "--trainer.max_epochs",
             "3",
-            "--model.init_args.dropout",
+            "--model.init_args.backbone.init_args.encoder.init_args.transformer.dropout",
             "0.1",
             *args,
         ]
@@ -121,12 +121,15 @@ def run_main(args, capsys):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--model.init_args.pool", "avg"], "avg"),
-        (["--model.init_args.norm", "sandwich"], "sandwich"),
-        (["--model.init_args.poool", "mean"], "poool"),
+        (["--model.init_args.backbone.init_args.head.init_args.pool", "avg"], "avg"),
+        (["--model.init_args.backbone.init_args.encoder.init_args.transformer.norm", "sandwich"], "sandwich"),
+        (["--model.init_args.backbone.init_args.head.init_args.poool", "mean"], "poool"),
         (["--data.init_args.train_size", "-5"], "train_size must be positive, got -5"),
-        (["--model.init_args.n_heads", "7"], "divisible"),
-        (["--model.init_args.d_model", "-3"], "d_model must be a positive integer"),
+        (["--model.init_args.backbone.init_args.encoder.init_args.transformer.n_heads", "7"], "divisible"),
+        (
+            ["--model.init_args.backbone.init_args.encoder.init_args.transformer.d_model", "-3"],
+            "d_model must be a positive integer",
+        ),
     ],
 )
 def test_bad_input_ends_in_one_clear_line_and_leaves_no_run_folder(args, expected, capsys, in_tmp_path):
@@ -139,7 +142,7 @@ def test_bad_input_ends_in_one_clear_line_and_leaves_no_run_folder(args, expecte
 
 def test_unknown_key_in_a_yaml_file_is_reported(capsys, in_tmp_path):
     bad = in_tmp_path / "bad.yaml"
-    bad.write_text(Path(XOR).read_text().replace("pool: first", "pool: first\n    pooling_size: 3"))
+    bad.write_text(Path(XOR).read_text().replace("pool: first", "pool: first\n            pooling_size: 3"))
     code, err = run_main(["fit", "--config", str(bad)], capsys)
     assert code == 2 and "pooling_size" in err[0]
 
@@ -152,14 +155,14 @@ def test_a_run_that_fails_after_starting_removes_its_folder(capsys, in_tmp_path)
             "--config",
             IMDB_SYNTH_ATTENTION,
             *SMALL,
-            "--model.init_args.positions",
+            "--model.init_args.backbone.init_args.encoder.init_args.positions",
             "learned",
-            "--model.init_args.max_len",
+            "--model.init_args.backbone.init_args.encoder.init_args.max_len",
             "4",
         ],
         capsys,
     )
-    assert code == 2 and "max_len=4" in err[0]
+    assert code == 2 and "max_len is 4" in err[0]
     assert not list(in_tmp_path.glob("runs/*/*/version_*"))
 
 
@@ -168,7 +171,10 @@ def test_print_config_shows_the_resolved_config(capsys):
         main(["fit", "--config", XOR, "--print_config"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "encoder: transformer" in out and "vocab_size" not in out.split("data:")[1]
+    model = out.split("\nmodel:")[1].split("\ndata:")[0]
+    assert "class_path: networks.encoder_sources.ScratchEncoder" in model
+    assert "transformer:" in model and "n_heads: 4" in model and "eps: 1.0e-05" in model  # every field, typed
+    assert "vocab_size" not in out.split("data:")[1]
 
 
 def test_experiment_names_come_from_config_paths():
@@ -193,7 +199,7 @@ def test_a_language_model_resumes_and_tests_from_its_checkpoints(corpora):
         "3",
         "--data.init_args.last_token_batches",
         "2",
-        "--model.init_args.n_layers",
+        "--model.init_args.transformer.n_layers",
         "1",
         "--trainer.enable_progress_bar",
         "false",

@@ -198,9 +198,9 @@ def test_model_and_checkpoint_exclude_each_other(argv, expected, capsys):
 
 def test_a_checkpoint_of_another_task_is_named_in_one_line(tmp_path, capsys):
     path = tmp_path / "classifier.ckpt"
-    hparams = {"_class_path": "lightning_modules.classifier.SequenceClassifier", "vocab_size": 10}
+    hparams = {"_class_path": "lightning_modules.classifier.TextClassifier", "vocab_size": 10}
     torch.save({"state_dict": {}, "pytorch-lightning_version": "2.6.0", "hyper_parameters": hparams}, path)
     with pytest.raises(SystemExit) as exit_info:
         generate.main(["--ckpt_path", str(path)])
     line = one_line_error(capsys, exit_info)
-    assert line.startswith(f"error: {path} is a SequenceClassifier checkpoint; generate.py samples language models")
+    assert line.startswith(f"error: {path} is a checkpoint of TextClassifier, not of a CausalLM")

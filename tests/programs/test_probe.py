@@ -8,6 +8,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from datamodules.imdb_synth import IMDbSynthDataModule
+from layers.transformer import TransformerConfig
 from lightning_modules.masked_lm import MaskedLM
 from lightning_modules.mlm_encoder import MaskedLMEncoder
 from lightning_modules.one_line_errors import DEBUG_HINT
@@ -67,10 +68,7 @@ def pretraining_run(tmp_path_factory):
     mlm = MaskedLM(
         vocab_size=datamodule.vocab_size,
         special_ids=datamodule.special_ids,
-        d_model=16,
-        n_heads=2,
-        n_layers=1,
-        max_len=8,
+        transformer=TransformerConfig(d_model=16, n_heads=2, n_layers=1, max_len=8),
     )
     run = root / "version_0"
     checkpoint = ModelCheckpoint(

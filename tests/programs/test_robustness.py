@@ -11,6 +11,7 @@ import torch
 
 from datamodules.perturbations import PERTURBATIONS, compose
 from datamodules.readers import read_labelled_file
+from layers.transformer import TransformerConfig
 from lightning_modules.causal_lm import CausalLM
 from lightning_modules.cli import LabCLI
 from lightning_modules.masked_lm import MaskedLM
@@ -19,7 +20,7 @@ from tests.fixtures import config_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_POOLED = [  # another classifier: max-pooled sub-words, reading 24 tokens of a text
-    *("--model.init_args.pool", "max", "--data.init_args.max_len", "24"),
+    *("--model.init_args.backbone.init_args.head.init_args.pool", "max", "--data.init_args.max_len", "24"),
     *("--trainer.max_epochs", "10", "--model.init_args.optimizer.init_args.lr", "0.02"),
 ]
 
@@ -124,16 +125,17 @@ def foreign_checkpoint(path: Path, model: L.LightningModule, class_path: str | N
 
 
 def bad_inputs(tmp_path: Path, corpora: dict) -> dict[str, tuple[list[str], str]]:
-    shape = {"vocab_size": 20, "d_model": 16, "n_heads": 2, "n_layers": 1, "max_len": 8}
-    mlm = foreign_checkpoint(tmp_path / "mlm.ckpt", MaskedLM(**shape), "lightning_modules.masked_lm.MaskedLM")
-    lm = foreign_checkpoint(tmp_path / "lm.ckpt", CausalLM(**shape), None)
+    shape = TransformerConfig(d_model=16, n_heads=2, n_layers=1, max_len=8)
+    masked_lm = MaskedLM(20, transformer=shape)
+    mlm = foreign_checkpoint(tmp_path / "mlm.ckpt", masked_lm, "lightning_modules.masked_lm.MaskedLM")
+    lm = foreign_checkpoint(tmp_path / "lm.ckpt", CausalLM(20, transformer=shape), None)
     (tmp_path / "notes.ckpt").write_text("not a checkpoint")
     (tmp_path / "empty.txt").write_text("\n\n")
     data = ["--data", str(corpora["yelp_test"])]
     return {
         "unknown perturbation": (["--ckpt_path", str(mlm), *data, "--perturbations", "typos+tpyos"], "'tpyos'"),
-        "masked LM": (["--ckpt_path", str(mlm), *data], f"{mlm} is not a classifier's checkpoint (MaskedLM)"),
-        "causal LM": (["--ckpt_path", str(lm), *data], f"{lm} is not a classifier's checkpoint"),
+        "masked LM": (["--ckpt_path", str(mlm), *data], f"{mlm} is a checkpoint of MaskedLM, not of a TextClassifier"),
+        "causal LM": (["--ckpt_path", str(lm), *data], f"{lm}: its hyperparameters do not build a TextClassifier"),
         "unreadable checkpoint": (["--ckpt_path", str(tmp_path / "notes.ckpt"), *data], "is not a PyTorch checkpoint"),
         "missing checkpoint": (["--ckpt_path", str(tmp_path / "gone.ckpt"), *data], "no such checkpoint file"),
         "empty data file": (["--ckpt_path", str(mlm), "--data", str(tmp_path / "empty.txt")], "holds no reviews"),

@@ -21,7 +21,8 @@ SMALL = ["--data.init_args.train_size", "256", "--data.init_args.val_size", "128
 # one-block transformer, given more steps and a higher learning rate, solves XOR (val/acc 1.0) while attention
 # alone stays at chance (0.5): the best row is the second.
 EXPERIMENTS = {
-    "compare/exp10": ["configs/xor/transformer.yaml", "--model.init_args.n_layers", "1",
+    "compare/exp10": ["configs/xor/transformer.yaml",
+                      "--model.init_args.backbone.init_args.encoder.init_args.transformer.n_layers", "1",
                       "--data.init_args.batch_size", "32", "--model.init_args.optimizer.init_args.lr", "0.003",
                       "--model.init_args.warmup_steps", "4"],
     "compare/exp2": ["configs/xor/attention_pos.yaml"],
@@ -63,7 +64,7 @@ def test_the_report_tabulates_what_the_runs_logged(runs, tmp_path, capsys):
         logged = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
         values = {tag: [v for _, v in points] for tag, points in logged.items()}
         cells = [cell.strip("*") for cell in row]
-        assert cells[2].startswith("SequenceClassifier(encoder=")
+        assert cells[2].startswith("TextClassifier(backbone=EncoderClassifier(")
         assert cells[3] == f"{int(values[TRAINABLE_PARAMS][-1]):,}"
         assert cells[4] == f"{max(values['train/acc']):.4f}"
         best_step, best_val[name] = max(logged["val/acc"], key=lambda point: point[1])
@@ -98,7 +99,7 @@ def test_the_curves_show_train_loss_val_loss_and_val_acc_over_the_global_step(ru
 
 def test_a_model_passed_in_is_described_by_its_class_and_shape_settings():
     config = {
-        "class_path": "lightning_modules.classifier.SequenceClassifier",
+        "class_path": "lightning_modules.classifier.TextClassifier",
         "init_args": {
             "backbone": {
                 "class_path": "layers.recurrent.LSTMEncoderDecoder",
@@ -109,7 +110,7 @@ def test_a_model_passed_in_is_described_by_its_class_and_shape_settings():
             "attention_examples": 4,
         },
     }
-    expected = "SequenceClassifier(backbone=LSTMEncoderDecoder(hidden_size=256, dropout=0.3, attention=True))"
+    expected = "TextClassifier(backbone=LSTMEncoderDecoder(hidden_size=256, dropout=0.3, attention=True))"
     assert run_report.describe(config) == expected
 
 

@@ -40,7 +40,7 @@ def space_file(tmp_path):
         yaml.safe_dump(
             {
                 LR: {"type": "float", "low": 1e-3, "high": 3e-2, "log": True},
-                "model.init_args.pool": ["mean", "max"],
+                "model.init_args.backbone.init_args.head.init_args.pool": ["mean", "max"],
             }
         )
     )
@@ -67,7 +67,10 @@ def test_a_small_study_completes_and_writes_a_runnable_best_config(space_file, t
     assert "best config:" in capsys.readouterr().out
 
     best = yaml.safe_load((folder / "best.yaml").read_text())
-    assert best["model"]["init_args"]["pool"] == study.best_params["model.init_args.pool"]
+    assert (
+        best["model"]["init_args"]["backbone"]["init_args"]["head"]["init_args"]["pool"]
+        == study.best_params["model.init_args.backbone.init_args.head.init_args.pool"]
+    )
     assert best["model"]["init_args"]["optimizer"]["init_args"]["lr"] == pytest.approx(study.best_params[LR])
     cli = LabCLI(args=["fit", "--config", str(folder / "best.yaml"), "--trainer.fast_dev_run", "true"])
     assert cli.trainer.state.finished
@@ -121,9 +124,9 @@ def test_a_key_that_is_not_in_the_config_fails_before_training(tmp_path, capsys)
 
 def test_a_choice_the_config_rejects_fails_before_training(tmp_path, capsys):
     space = tmp_path / "bad.yaml"
-    space.write_text(yaml.safe_dump({"model.init_args.pool": ["mean", "avg"]}))
+    space.write_text(yaml.safe_dump({"model.init_args.backbone.init_args.head.init_args.pool": ["mean", "avg"]}))
     code, err = run_failing(study_args(space, "--n-trials", "2"), capsys)
-    assert code == 2 and "model.init_args.pool = 'avg' is rejected" in err
+    assert code == 2 and "model.init_args.backbone.init_args.head.init_args.pool = 'avg' is rejected" in err
     assert not (tmp_path / "studies").exists()
 
 
@@ -141,11 +144,17 @@ def test_an_unreachable_storage_fails_before_training(space_file, tmp_path, caps
 
 
 def test_a_key_fixed_after_the_separator_leaves_the_search(space_file, tmp_path):
-    tune.main([*study_args(space_file, "--n-trials", "2"), "--model.init_args.pool", "first"])
+    tune.main(
+        [
+            *study_args(space_file, "--n-trials", "2"),
+            "--model.init_args.backbone.init_args.head.init_args.pool",
+            "first",
+        ]
+    )
     study = load(tmp_path)
     assert all(list(t.params) == [LR] for t in study.trials)
     best = yaml.safe_load((tmp_path / "studies/xor-attention/best.yaml").read_text())
-    assert best["model"]["init_args"]["pool"] == "first"
+    assert best["model"]["init_args"]["backbone"]["init_args"]["head"]["init_args"]["pool"] == "first"
 
 
 @pytest.mark.parametrize("task", ["xor", "imdb_synth"])

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 XOR = ROOT / "configs/xor/attention.yaml"
 TINY = ["--data.init_args.train_size", "512", "--data.init_args.val_size", "128", "--trainer.max_epochs", "1"]
 LR = "model.init_args.optimizer.init_args.lr"
-POOL = "model.init_args.pool"
+POOL = "model.init_args.backbone.init_args.head.init_args.pool"
 
 
 @pytest.fixture(autouse=True)
