@@ -31,7 +31,7 @@ def test_print_config_shows_the_backbone_with_its_arguments(capsys):
 
 SMALL_BACKBONES = {  # the same architectures, narrow: the test is about the checkpoint, not the model
     "exp3.yaml": {"embed_dim": 8, "hidden_size": 8},
-    "exp7.yaml": {"d_model": 16, "n_heads": 2},
+    "exp7.yaml": {"encoder.init_args.transformer.d_model": 16, "encoder.init_args.transformer.n_heads": 2},
     # An encoder source and a head composed inside the backbone: kept as nested class_path/init_args (the
     # CLI's partials of them are not plain data, and Lightning drops a hyperparameter it cannot pickle).
     "exp8.yaml": {},  # the fixture MaskedLM is tiny already (tests/pretrained_fixtures.py)
