@@ -56,9 +56,10 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
     ) -> None:
         super().__init__()
         check_sampling(sample_temperature, sample_top_k, sample_top_p)
-        self.config = TransformerConfig.coerce(transformer).with_vocab_size(vocab_size)
+        transformer = TransformerConfig.coerce(transformer)  # a mapping when a checkpoint rebuilds it
+        self.config = transformer.with_vocab_size(vocab_size)
         self.save_hyperparameters(ignore=["optimizer"])
-        self.hparams["transformer"] = TransformerConfig.coerce(transformer).as_dict()  # plain data in checkpoints
+        self.hparams["transformer"] = transformer.as_dict()  # plain data in checkpoints
         self.optimizer = optimizer
         self.net = TransformerLM(self.config)
         # compile: training steps run the network through torch.compile (one compilation of the training

@@ -44,8 +44,8 @@ from lightning_modules.callbacks import (
 )
 from lightning_modules.checkpoints import find_checkpoint, read_checkpoint, run_folder_of
 from lightning_modules.one_line_errors import (
+    innermost,
     innermost_input_error,
-    innermost_value_error,
     input_errors_in_one_line,
     one_line,
 )
@@ -160,7 +160,7 @@ class LabCLI(LightningCLI):
             files = ", ".join(
                 str(path) for path in self.config.get(self.subcommand or "", self.config).get("config") or []
             )
-            raise InputError(f"{files or 'the config'}: {first_line(innermost_value_error(err))}") from err
+            raise InputError(f"{files or 'the config'}: {first_line(innermost(err, ValueError) or err)}") from err
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
         # Private override, kept because Lightning has no hook for it: LightningCLI always adds the `checkpoint`

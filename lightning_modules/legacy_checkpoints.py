@@ -22,9 +22,9 @@ from typing import Any
 
 from lab_errors import InputError
 from lightning_modules.checkpoints import AtomicCheckpointIO, read_checkpoint
+from lightning_modules.loading import CLI_INSTANTIATOR
 from lightning_modules.one_line_errors import input_errors_in_one_line
 
-CLI_INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"
 TEXT_CLASSIFIER = "lightning_modules.classifier.TextClassifier"
 SEQUENCE_CLASSIFIER = "lightning_modules.classifier.SequenceClassifier"
 TRANSFORMER_FIELDS = (

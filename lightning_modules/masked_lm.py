@@ -84,9 +84,10 @@ class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         if not 0.0 < mask_rate < 1.0:
             raise InputError(f"mask_rate must be in (0, 1), got {mask_rate}")
         # One embedding row more than the vocabulary: the [MASK] token.
-        self.config = TransformerConfig.coerce(transformer).with_vocab_size(vocab_size + 1)
+        transformer = TransformerConfig.coerce(transformer)  # a mapping when a checkpoint rebuilds it
+        self.config = transformer.with_vocab_size(vocab_size + 1)
         self.save_hyperparameters(ignore=["optimizer"])
-        self.hparams["transformer"] = TransformerConfig.coerce(transformer).as_dict()  # plain data in checkpoints
+        self.hparams["transformer"] = transformer.as_dict()  # plain data in checkpoints
         self.optimizer = optimizer
         self.mask_id = vocab_size  # one embedding beyond the vocabulary
         self.encoder = TransformerEncoder(self.config)

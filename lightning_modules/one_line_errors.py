@@ -38,28 +38,22 @@ def one_line(message: str) -> str:
     return f"{key}: {detail}" if key and key not in detail else detail
 
 
-def innermost_input_error(err: BaseException) -> InputError | None:
-    """The innermost InputError of an exception's chain: jsonargparse wraps what a constructor raised in
-    messages of its own (with the arguments' reprs), and the original says best what is wrong."""
+def innermost(err: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The innermost exception of type `kind` in an exception's chain, or None: jsonargparse wraps what a
+    constructor raised in messages of its own (with the arguments' reprs), and the original says best what is
+    wrong."""
     found, seen = None, set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        if isinstance(err, InputError):
+        if isinstance(err, kind):
             found = err
         err = err.__cause__ or err.__context__
     return found
 
 
-def innermost_value_error(err: BaseException) -> BaseException:
-    """The innermost ValueError of an exception's chain (what a constructor raised, under jsonargparse's
-    wrappers), or `err` itself when there is none."""
-    found, seen = err, set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, ValueError):
-            found = err
-        err = err.__cause__ or err.__context__
-    return found
+def innermost_input_error(err: BaseException) -> InputError | None:
+    """The innermost InputError of an exception's chain."""
+    return innermost(err, InputError)
 
 
 def exit_with(err: InputError) -> NoReturn:
