@@ -9,7 +9,7 @@ next token at every position, or -100 where no loss is taken.
   x[:, :-1], target x[:, 1:]. An epoch is `batches_per_epoch` batches; batch k of the run is drawn from a
   generator seeded by (seed, k), so a resumed run sees exactly the batches an uninterrupted one would.
 - validation, two figures: (0) every token of the split scored once, each with up to L tokens of context
-  (windows of L overlapping by half: val/bpc); (1) the exercise's estimate, the last token of
+  (windows of L overlapping by half: val/bpc); (1) a cheaper estimate, the last token of
   `last_token_batches` batches of random slices from a fixed seed (val/bpc_last_token; 0 leaves this
   second loader out).
 """

@@ -242,7 +242,7 @@ def word_vocabulary(train_tokens: Dataset, max_vocab: int | None, min_freq: int)
 
 
 class WordPipeline:
-    """Word-level corpora (IMDb, the reviews exercise): clean, spaCy (or whitespace) tokens, a vocabulary
+    """Word-level corpora (IMDb, review files): clean, spaCy (or whitespace) tokens, a vocabulary
     from the training split only, ids. The vocabulary needs the training split tokenised, nothing else."""
 
     def __init__(

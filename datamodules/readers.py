@@ -82,7 +82,7 @@ def read_hub(name: str, text_field: str = "text", label_field: str = "label") ->
 
 
 def read_reviews_tsv(path: Path) -> Split:
-    """`id<TAB>label<TAB>text` lines, label pos or neg (a common course exercise's format)."""
+    """`id<TAB>label<TAB>text` lines, label pos or neg."""
     texts, labels = [], []
     for number, line in enumerate(lines(decode(path.read_bytes())), start=1):
         if not line.strip():

@@ -1,4 +1,4 @@
-"""Review files of a common course exercise: `id<TAB>label<TAB>text`, label pos or neg, word-level.
+"""Review files of `id<TAB>label<TAB>text` lines, label pos or neg, word-level.
 
 Prepared as IMDb is (datamodules/imdb.py): Datasets per split, spaCy tokens, a vocabulary from the training
 file only, ids; all cached by `datasets` under `cache_dir`.
@@ -18,8 +18,8 @@ from lab_errors import MissingInputError
 
 
 class ReviewsDataModule(ClassificationDataModule):
-    """train_path and val_path (the exercise's sample_train.txt and dev.txt); test_path defaults to the
-    validation file, as the exercise reports dev accuracy. The vocabulary comes from train_path only; the
+    """train_path and val_path (for instance sample_train.txt and dev.txt); test_path defaults to the
+    validation file, for corpora whose figures are dev accuracy. The vocabulary comes from train_path only; the
     other options are IMDbDataModule's."""
 
     def __init__(

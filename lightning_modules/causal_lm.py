@@ -30,7 +30,7 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
 
     Logs train/loss (nats per token) and train/grad_norm (before clipping) every step; on validation
     val/loss, val/ppl and val/bpc (bits per token over every validation token, each with up to the
-    model's context; the monitored figure) and val/bpc_last_token (the exercise's estimate: −log₂ p of the
+    model's context; the monitored figure) and val/bpc_last_token (the cheaper estimate: −log₂ p of the
     last token of random slices). Every `sample_every_n_steps` steps, a sample continued from 16
     characters of validation text goes to TensorBoard as text. `compile: true` runs the training steps
     through torch.compile (see benchmarks/nanogpt.py for when its warm-up pays). `transformer` shapes the

@@ -1,4 +1,4 @@
-"""The shallow encoders of the classic exercise: token embedding, optional positions, at most one attention layer.
+"""Shallow encoders: token embedding, optional positions, at most one attention layer.
 
 Shape legend: B batch, T time, D model width (`width`), V vocabulary size.
 

@@ -1,4 +1,4 @@
-"""The course's recurrent classifier: a bidirectional LSTM encoder, then a classification decoder.
+"""A recurrent classifier: a bidirectional LSTM encoder, then a classification decoder.
 
 Shape legend: B batch, T time, E embedding width, H encoder hidden width (per direction), L layers,
 C classes. `attention_mask` (B, T) bool, True = real token, padding on the right.
