@@ -158,9 +158,10 @@ class LoadableHyperparameters(Callback):
 
 
 class PredictionWriter(BasePredictionWriter):
-    """`train.py predict` writes predictions.tsv beside the run: one row per line of the data module's
-    `predict_path` (its line number, p(positive), the text; a blank line is scored as an empty text), or,
-    when it predicted the test split, one row per example (its number and decoded tokens)."""
+    """`train.py predict` writes a classifier's predictions.tsv beside the run: one row per line of the data
+    module's `predict_path` (its line number, p(positive) — or, for more than two classes, the predicted class
+    and every class's probability — and the text; a blank line is scored as an empty text), or, when it
+    predicted the test split, one row per example (its number and decoded tokens)."""
 
     def __init__(self) -> None:
         super().__init__(write_interval="epoch")
@@ -186,10 +187,20 @@ class PredictionWriter(BasePredictionWriter):
         out = Path(trainer.log_dir or ".") / "predictions.tsv"
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as f:
-            f.write(f"{number}\tp_positive\ttext\n")
-            for i, (p, text) in enumerate(zip(probabilities[:, -1].tolist(), texts, strict=True), start=1):
-                f.write(f"{i}\t{p:.4f}\t{' '.join(text.split())}\n")
+            f.writelines(line + "\n" for line in prediction_rows(probabilities, texts, number))
         print(f"{len(probabilities)} predictions written to {out}")
+
+
+def prediction_rows(probabilities: torch.Tensor, texts: list[str], number: str = "line") -> list[str]:
+    """predictions.tsv's lines for class probabilities (N, C): two classes give p(positive), as sentiment reads
+    it; more give the predicted class and every class's probability. Texts are written on one line each."""
+    binary = probabilities.shape[-1] == 2
+    columns = ["p_positive"] if binary else ["class", *(f"p_{c}" for c in range(probabilities.shape[-1]))]
+    rows = ["\t".join([number, *columns, "text"])]
+    for i, (p, text) in enumerate(zip(probabilities.tolist(), texts, strict=True), start=1):
+        values = [f"{p[-1]:.4f}"] if binary else [str(max(range(len(p)), key=p.__getitem__)), *(f"{q:.4f}" for q in p)]
+        rows.append("\t".join([str(i), *values, " ".join(text.split())]))
+    return rows
 
 
 class SaveConfigBesideLogs(SaveConfigCallback):

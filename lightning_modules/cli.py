@@ -65,6 +65,11 @@ ALWAYS_ON_CALLBACKS = {
     "run_costs": RunCosts,
 }
 EVALUATIONS = ("validate", "test", "predict")
+# What serves a checkpoint whose model has no predict step.
+PROGRAM_FOR = {
+    "CausalLM": "lab-generate to continue text",
+    "MaskedLM": "lab-probe, or fine-tune it as a classifier's encoder",
+}
 
 
 def _data_attribute(name: str):
@@ -161,6 +166,14 @@ class LabCLI(LightningCLI):
                 str(path) for path in self.config.get(self.subcommand or "", self.config).get("config") or []
             )
             raise InputError(f"{files or 'the config'}: {first_line(innermost(err, ValueError) or err)}") from err
+
+    def before_predict(self) -> None:
+        """`predict` writes what a model's own `predict_step` returns (a classifier's class probabilities); a
+        model without one (a language model) is refused in one line that says which program serves it."""
+        model = type(self.model)
+        if model.predict_step is L.LightningModule.predict_step:
+            other = PROGRAM_FOR.get(model.__name__, "the programs in docs/inference.md")
+            raise InputError(f"train.py predict: a {model.__name__} makes no predictions of its own; use {other}")
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
         # Private override, kept because Lightning has no hook for it: LightningCLI always adds the `checkpoint`

@@ -232,3 +232,12 @@ def test_a_bf16_mixed_fit_runs_on_the_cpu():
     assert cli.trainer.precision == "bf16-mixed" and cli.trainer.state.finished
     assert torch.isfinite(cli.trainer.callback_metrics["val/loss"])
     assert next(cli.model.parameters()).dtype == torch.float32  # autocast computes in bf16, weights stay float32
+
+
+def test_predict_with_a_model_that_has_no_predictions_is_one_line_naming_its_program(cli_in_tmp_path, capsys):
+    shape = ["--model.init_args.transformer.d_model", "16", "--model.init_args.transformer.n_layers", "1"]
+    with pytest.raises(SystemExit) as caught:
+        main(["predict", "--config", str(ROOT / "configs/toy_lm/transformer.yaml"), *shape])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "a CausalLM makes no predictions of its own; use lab-generate" in err and "Traceback" not in err
