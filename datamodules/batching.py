@@ -93,9 +93,14 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __init__(self, size: int, seed: int | None = None) -> None:
         self.size, self.seed, self.epoch = size, global_seed() if seed is None else seed, 0
+        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def skip_next_pass(self, n: int) -> None:
+        """The next pass leaves out its first `n` indices (a run resumed mid-epoch: datamodules/resumable.py)."""
+        self._skip = n
 
     def generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
@@ -104,7 +109,8 @@ class EpochShuffleSampler(Sampler[int]):
         return self.size
 
     def __iter__(self) -> Iterator[int]:
-        return iter(torch.randperm(self.size, generator=self.generator()).tolist())
+        skip, self._skip = self._skip, 0
+        return iter(torch.randperm(self.size, generator=self.generator()).tolist()[skip:])
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -129,11 +135,21 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.pool_size = batch_size * pool_batches
         # Lightning calls set_epoch on batch_sampler.sampler: the epoch reaches the shuffles through it.
         self.sampler = EpochShuffleSampler(len(self.lengths), seed) if shuffle else range(len(self.lengths))
+        self._skip = 0
+
+    @property
+    def epoch(self) -> int:
+        return self.sampler.epoch if self.shuffle else 0
+
+    def skip_next_pass(self, n: int) -> None:
+        """The next pass leaves out its first `n` batches (a run resumed mid-epoch: datamodules/resumable.py)."""
+        self._skip = n
 
     def __len__(self) -> int:  # every pool but the last is a whole number of batches
         return math.ceil(len(self.lengths) / self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
+        skip, self._skip = self._skip, 0
         order = list(self.sampler)
         batches = []
         for start in range(0, len(order), self.pool_size):
@@ -142,4 +158,4 @@ class BucketBatchSampler(Sampler[list[int]]):
         if self.shuffle:
             shuffled = torch.randperm(len(batches), generator=self.sampler.generator()).tolist()
             batches = [batches[i] for i in shuffled]
-        return iter(batches)
+        return iter(batches[skip:])

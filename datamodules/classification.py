@@ -21,6 +21,7 @@ from datamodules.batching import BucketBatchSampler, EpochShuffleSampler, TokenD
 from datamodules.contract import TextData
 from datamodules.preparation import chained, column
 from datamodules.readers import read_texts
+from datamodules.resumable import ResumableDataLoader
 from lab_errors import InputError
 
 
@@ -90,6 +91,7 @@ class ClassificationDataModule(TextData, L.LightningDataModule):
             raise RuntimeError(f"no {split} split: call setup() first, or this corpus has none")
         dataset = self.datasets[split]
         batch_size = self.batch_size if train else self.eval_batch_size
+        loader = ResumableDataLoader if train else DataLoader  # training resumes mid-epoch where it stopped
         common = {
             "collate_fn": self.text_encoder.collate(self.max_len, self.pad_to_max_len),
             "num_workers": self.num_workers,
@@ -100,9 +102,9 @@ class ClassificationDataModule(TextData, L.LightningDataModule):
         if self.bucket and split in self.lengths and self._single_process():
             # Never for predict: bucketing reorders examples, and predictions must follow the input's order.
             sampler = BucketBatchSampler(self.lengths[split], batch_size, shuffle=train)
-            return DataLoader(dataset, batch_sampler=sampler, **common)
+            return loader(dataset, batch_sampler=sampler, **common)
         sampler = EpochShuffleSampler(len(dataset)) if train else None
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **common)
+        return loader(dataset, batch_size=batch_size, sampler=sampler, **common)
 
     def _single_process(self) -> bool:
         world_size = self.trainer.world_size if self.trainer is not None else 1

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from datamodules.batching import global_seed
 from datamodules.contract import TextData
+from datamodules.resumable import ResumableDataLoader
 
 IGNORE = -100
 
@@ -64,16 +65,22 @@ class BatchNumbers(DistributedSampler):
     def __init__(self, n: int, rank: int = 0, world_size: int = 1, epochs_matter: bool = True) -> None:
         # DistributedSampler's own __init__ wants a dataset; nothing of it is used here.
         self.n, self.rank, self.world_size, self.epochs_matter, self.epoch = n, rank, world_size, epochs_matter, 0
+        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def skip_next_pass(self, n: int) -> None:
+        """The next pass leaves out its first `n` numbers (a run resumed mid-epoch: datamodules/resumable.py)."""
+        self._skip = n
 
     def __len__(self) -> int:
         return self.n
 
     def __iter__(self):
+        skip, self._skip = self._skip, 0
         first = self.epoch * self.n if self.epochs_matter else 0
-        return iter((first + k) * self.world_size + self.rank for k in range(self.n))
+        return iter((first + k) * self.world_size + self.rank for k in range(skip, self.n))
 
 
 class Windows(Dataset):
@@ -152,9 +159,11 @@ class LanguageModelDataModule(TextData, L.LightningDataModule):
     def _seed(self) -> int:
         return global_seed() if self.seed is None else self.seed
 
-    def _loader(self, dataset: Dataset, sampler: Sampler | None = None, batched: bool = True) -> DataLoader:
+    def _loader(
+        self, dataset: Dataset, sampler: Sampler | None = None, batched: bool = True, resumable: bool = False
+    ) -> DataLoader:
         batch_size = None if batched else self.eval_batch_size  # RandomSlices items are whole batches
-        return DataLoader(
+        return (ResumableDataLoader if resumable else DataLoader)(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
@@ -168,7 +177,7 @@ class LanguageModelDataModule(TextData, L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         slices = RandomSlices(self.splits["train"], self.seq_len, self.batch_size, self._seed())
-        return self._loader(slices, BatchNumbers(self.batches_per_epoch, *self._process()))
+        return self._loader(slices, BatchNumbers(self.batches_per_epoch, *self._process()), resumable=True)
 
     def val_dataloader(self) -> list[DataLoader]:
         windows = self._loader(Windows(self.splits["val"], self.seq_len), batched=False)

@@ -69,6 +69,44 @@ class RandomState(Callback):
             self._pending = None
 
 
+class TrainLoaderPlace(Callback):
+    """Stores where the training loader is in its epoch and gives it back when a run resumes, so a run resumed
+    mid-epoch goes on with the batch it would have drawn next (datamodules/resumable.py), not the epoch's first.
+
+    Lightning saves a stateful training loader's state itself but restores it only when nothing built the
+    loader before the checkpoint was read, and a learning-rate schedule that asks for
+    `trainer.estimated_stepping_batches` (the lab's do) builds it first (Lightning issue 20550). Here the state
+    is restored at on_train_start: after the loader exists, before it draws its first batch.
+    """
+
+    def __init__(self) -> None:
+        self._trainer: L.Trainer | None = None
+        self._pending: list[dict[str, Any]] | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def _stateful_loaders(self) -> list[Any]:
+        loaders = self._trainer.train_dataloader if self._trainer is not None else None
+        flat = (
+            loaders if isinstance(loaders, list) else list(loaders.values()) if isinstance(loaders, dict) else [loaders]
+        )
+        return [loader for loader in flat if hasattr(loader, "state_dict") and hasattr(loader, "load_state_dict")]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"loaders": [loader.state_dict() for loader in self._stateful_loaders()]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending = state_dict.get("loaders")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pending, self._pending = self._pending, None
+        loaders = self._stateful_loaders()
+        if pending and len(pending) == len(loaders):
+            for loader, state in zip(loaders, pending, strict=True):
+                loader.load_state_dict(state)
+
+
 class HParamsSummary(Callback):
     """Shows each run in TensorBoard's HParams tab with the best value of the monitored metric, so runs
     of different hyperparameters compare in one table (other loggers have no such tab: they are skipped)."""

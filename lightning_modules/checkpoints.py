@@ -107,8 +107,10 @@ def check_task(path: str | Path, checkpoint: dict[str, Any], expected: type) -> 
 
 
 def model_checkpoint_states(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
-    """The state every ModelCheckpoint callback saved into a checkpoint (monitor, current_score, best_model_path …)."""
-    return [state for key, state in checkpoint.get("callbacks", {}).items() if key.startswith("ModelCheckpoint")]
+    """The state every ModelCheckpoint callback (or subclass) saved into a checkpoint (monitor, current_score,
+    best_model_path …); a callback's state is keyed by its class name and arguments."""
+    checkpoint_keys = ("ModelCheckpoint", "BestAndLastCheckpoint")
+    return [state for key, state in checkpoint.get("callbacks", {}).items() if key.startswith(checkpoint_keys)]
 
 
 def recorded_best(last_checkpoint: Path) -> Path | None:

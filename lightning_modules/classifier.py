@@ -17,11 +17,13 @@ from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
+from torchmetrics import MeanMetric, Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from datamodules.contract import TextData, require_text_data
 from lab_errors import InputError, first_line
 from lightning_modules import optim
+from lightning_modules.epoch_metrics import ResumableEpochMetrics
 from lightning_modules.lengths import check_lengths
 from lightning_modules.plots import attention_figure
 from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
@@ -34,7 +36,7 @@ FIGURE_TOKENS = 40  # attention figures show at most this many tokens of each ex
 BackboneFactory = Callable[[int, int, int], nn.Module]
 
 
-class TextClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
+class TextClassifier(ResumableEpochMetrics, TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
     """Token ids → class, trained with cross-entropy; logs `{stage}/loss` and `{stage}/acc`.
 
     backbone: a module class given as class_path/init_args, called as backbone(vocab_size, pad_id, num_classes)
@@ -85,6 +87,7 @@ class TextClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.L
         self.network = factory(vocab_size, pad_id, num_classes)
         self.optimizer = optimizer
         self.accuracy = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes) for s in STAGES})
+        self.train_loss = MeanMetric()  # the epoch's train/loss, resumable mid-epoch (epoch_metrics.py)
         self._attention_batch: dict[str, Tensor] | None = None
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
@@ -126,14 +129,19 @@ class TextClassifier(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.L
         accuracy = self.accuracy[f"{stage}_acc"]
         accuracy(logits, labels)
         size = labels.shape[0]
-        self.log(
-            f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, batch_size=size, prog_bar=stage != "train"
-        )
+        if stage == "train":
+            self.train_loss(loss.detach(), weight=size)  # step value: this batch's; epoch value: the weighted mean
+            self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, batch_size=size)
+        else:
+            self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=size, prog_bar=True)
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, batch_size=size, prog_bar=True)
         return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")
+
+    def resumable_epoch_metrics(self) -> dict[str, Metric]:
+        return {"train_loss": self.train_loss, "train_acc": self.accuracy["train_acc"]}
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         if batch_idx == 0 and self.hparams.attention_examples:  # kept for the attention figure at the epoch's end

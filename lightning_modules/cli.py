@@ -4,10 +4,12 @@ What it adds to LightningCLI:
 - vocab_size, num_classes and pad_id flow from the data module into the model (when the model takes them);
 - runs are logged under runs/<task>/<experiment>/version_N, named after the config file, whatever the logger
   (TensorBoard by default, CSVLogger or any logger with `save_dir`, `name` and `version`);
-- callbacks every run uses, each a top-level key that `--print_config` shows: `checkpoint` (ModelCheckpoint:
-  best by `checkpoint.monitor`, and last), `random_state` (exact resumption), `hparams_summary`, `lr_monitor`,
-  `remove_failed_run`, `loadable_hparams`, `prediction_writer`, `run_costs` (timings, memory and trainable
-  parameters as `cost/*` scalars, which report.py reads); checkpoints are written atomically
+- callbacks every run uses, each a top-level key that `--print_config` shows: `checkpoint`
+  (BestAndLastCheckpoint: best by `checkpoint.monitor`, and a last.ckpt that is the latest state),
+  `random_state` and `train_loader_place` (exact resumption, mid-epoch too), `hparams_summary`, `lr_monitor`,
+  `remove_failed_run`, `loadable_hparams`,
+  `prediction_writer`, `run_costs` (timings, memory and trainable parameters as `cost/*` scalars, which
+  report.py reads); checkpoints are written atomically
   (`trainer.plugins`: AtomicCheckpointIO);
 - `--ckpt_path last` / `--ckpt_path best` find the newest run of the experiment: `fit` continues in its folder,
   `test`/`validate`/`predict` with a checkpoint of a run write into that run's `test/`, `validate/` or
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -29,6 +32,7 @@ import lightning as L
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from datamodules.contract import require_text_data
 from lab_errors import InputError, MissingInputError, first_line
@@ -41,8 +45,10 @@ from lightning_modules.callbacks import (
     RandomState,
     RemoveFailedRun,
     SaveConfigBesideLogs,
+    TrainLoaderPlace,
 )
 from lightning_modules.checkpoints import find_checkpoint, read_checkpoint, run_folder_of
+from lightning_modules.last_checkpoint import BestAndLastCheckpoint
 from lightning_modules.one_line_errors import (
     innermost,
     innermost_input_error,
@@ -57,6 +63,7 @@ LINKED_FROM_DATA = ("vocab_size", "num_classes", "pad_id", "special_ids")
 # Callbacks every run uses, each under its own key of the config (so --print_config shows them).
 ALWAYS_ON_CALLBACKS = {
     "random_state": RandomState,
+    "train_loader_place": TrainLoaderPlace,
     "hparams_summary": HParamsSummary,
     "lr_monitor": LearningRateLogging,
     "remove_failed_run": RemoveFailedRun,
@@ -128,7 +135,7 @@ class LabCLI(LightningCLI):
             parser.link_arguments(
                 "data", f"model.init_args.{name}", compute_fn=_data_attribute(name), apply_on="instantiate"
             )
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/acc",
@@ -294,9 +301,14 @@ def quiet_lightning() -> None:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Run the CLI; input errors end in one line on stderr and exit status 2 (LAB_DEBUG=1: traceback)."""
+    """Run the CLI; input errors end in one line on stderr and exit status 2 (LAB_DEBUG=1: traceback). A run
+    stopped by SIGTERM has saved the state of that moment (lightning_modules/last_checkpoint.py) and exits with
+    128 + 15, as a process killed by the signal would: schedulers, CI and `&&` chains see it did not finish."""
     with input_errors_in_one_line():
-        LabCLI(args=args)
+        try:
+            LabCLI(args=args)
+        except SIGTERMException as interrupted:  # Lightning's SystemExit, whose status would be 0
+            raise SystemExit(128 + signal.SIGTERM) from interrupted
 
 
 def run() -> None:

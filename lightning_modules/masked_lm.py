@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
-from torchmetrics import SumMetric
+from torchmetrics import MeanMetric, Metric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from datamodules.contract import TextData
 from lab_errors import InputError
 from layers.transformer import TransformerConfig, TransformerEncoder
 from lightning_modules import optim
+from lightning_modules.epoch_metrics import ResumableEpochMetrics
 from lightning_modules.lengths import check_lengths
 from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
 
@@ -59,7 +60,7 @@ def mask_inputs(
     return corrupted, labels
 
 
-class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
+class MaskedLM(ResumableEpochMetrics, TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):
     """A bidirectional TransformerEncoder over vocab_size + 1 embeddings (the last is [MASK]) and an output
     head over the vocabulary tied to the token embedding, trained to recover masked tokens.
 
@@ -94,6 +95,7 @@ class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         self.head_bias = nn.Parameter(torch.zeros(vocab_size))
         self.accuracy = MulticlassAccuracy(vocab_size, average="micro", ignore_index=IGNORE)
         self.val_nll, self.val_count = SumMetric(), SumMetric()  # Σ −ln p and masked tokens, for val/ppl
+        self.train_loss = MeanMetric()  # the epoch's train/loss, resumable mid-epoch (epoch_metrics.py)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         return self.predict_tokens(self.encoder(input_ids, attention_mask))  # (B, T, V)
@@ -132,9 +134,11 @@ class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
         # over no tokens (which would spoil the epoch's val/loss).
         total = F.cross_entropy(logits.float(), labels, reduction="sum")
         loss = total / max(count, 1)
-        self.log(
-            f"{stage}/loss", loss, prog_bar=True, batch_size=max(count, 1), on_step=stage == "train", on_epoch=True
-        )
+        if stage == "train":
+            self.train_loss(loss.detach(), weight=max(count, 1))
+            self.log("train/loss", self.train_loss, prog_bar=True, on_step=True, on_epoch=True)
+        else:
+            self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=max(count, 1), on_epoch=True)
         if stage != "train":
             self.accuracy(logits, labels)
             self.log(f"{stage}/acc", self.accuracy, batch_size=max(count, 1))
@@ -145,6 +149,9 @@ class MaskedLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")
+
+    def resumable_epoch_metrics(self) -> dict[str, Metric]:
+        return {"train_loss": self.train_loss}
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         if dataloader_idx == 0:  # LM data modules add a second loader for last-token bpc; not ours

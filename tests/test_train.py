@@ -209,3 +209,55 @@ def test_a_language_model_resumes_and_tests_from_its_checkpoints(corpora):
     assert resumed.trainer.current_epoch == 2
     tested = LabCLI(args=["test", "--config", config, *small, "--ckpt_path", "best"])
     assert 0 < float(tested.trainer.callback_metrics["test/bpc"]) < 8
+
+
+def steps_in(checkpoint: Path) -> int:
+    return torch.load(checkpoint, weights_only=True, mmap=True)["global_step"]
+
+
+def test_last_ckpt_is_the_final_state_even_when_the_monitored_metric_stops_improving(in_tmp_path):
+    # train/loss_epoch falls, so with mode max only the first epoch is ever "best".
+    cli = fit("--checkpoint.monitor", "train/loss_epoch", "--checkpoint.mode", "max")
+    checkpoints = Path(cli.trainer.log_dir) / "checkpoints"
+    assert sorted(p.name for p in checkpoints.glob("*.ckpt")) == ["best-epoch000.ckpt", "last.ckpt"]
+    assert steps_in(checkpoints / "last.ckpt") == cli.trainer.global_step == 12  # 3 epochs of 4 steps
+    assert steps_in(checkpoints / "best-epoch000.ckpt") == 4
+
+
+def test_last_ckpt_follows_every_n_train_steps_and_max_steps_mid_epoch(in_tmp_path):
+    cli = fit("--checkpoint.every_n_train_steps", "3", "--trainer.max_steps", "7")
+    assert steps_in(Path(cli.trainer.log_dir) / "checkpoints/last.ckpt") == 7  # the end, between two saves
+
+
+def test_sigterm_saves_that_moment_exits_143_and_resumes_exactly(capsys):
+    """SIGTERM mid-epoch (step 6 of 12, the second of epoch 1's four batches): the run saves, exits with 128 + 15,
+    and `--ckpt_path last` finishes with the metrics and weights of a run that was never interrupted."""
+    straight = fit("--trainer.logger.init_args.name", "straight")
+    sigterm = json.dumps([{"class_path": "tests.utils.SigtermAtStep", "init_args": {"step": 6}}])
+    xor = ["--config", XOR, *SMALL, "--trainer.max_epochs", "3"]
+    dropout = ["--model.init_args.backbone.init_args.encoder.init_args.transformer.dropout", "0.1"]
+    name = ["--trainer.logger.init_args.name", "resumed"]
+    with pytest.raises(SystemExit) as stopped:
+        main(["fit", *xor, *dropout, *name, "--trainer.callbacks", sigterm])
+    assert stopped.value.code == 143
+    assert "SIGTERM at step 6: saved" in capsys.readouterr().err
+    last = Path("runs/resumed/version_0/checkpoints/last.ckpt")
+    assert steps_in(last) == 6
+
+    resumed = fit(*name, "--ckpt_path", "last")
+    assert resumed.trainer.global_step == straight.trainer.global_step == 12
+    for metric in ("val/loss", "val/acc", "train/loss_epoch"):
+        torch.testing.assert_close(
+            resumed.trainer.callback_metrics[metric], straight.trainer.callback_metrics[metric], rtol=0, atol=0
+        )
+    for (key, a), b in zip(resumed.model.state_dict().items(), straight.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=lambda m, n=key: f"{n}: {m}")
+    # The interrupted epoch's own means too: its first two batches were seen before the SIGTERM.
+    for tag in ("train/loss_epoch", "train/acc", "val/loss"):
+        assert logged(Path(resumed.trainer.log_dir), tag) == logged(Path(straight.trainer.log_dir), tag), tag
+
+
+def logged(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]

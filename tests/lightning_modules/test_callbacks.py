@@ -1,4 +1,4 @@
-"""The callbacks every run gets: the prediction table's rows (the others are exercised through the CLI in test_cli.py)."""
+"""The callbacks every run gets: the prediction table's rows (the others run through the CLI in test_cli.py)."""
 
 import torch
 

@@ -183,7 +183,7 @@ def listed_class_paths(printed: str) -> set[str]:
         if isinstance(value, dict) and "class_path" in value:
             paths.add(value["class_path"])
     if "checkpoint" in config:
-        paths.add("lightning.pytorch.callbacks.ModelCheckpoint")
+        paths.add("lightning_modules.last_checkpoint.BestAndLastCheckpoint")
     return paths
 
 
@@ -198,10 +198,9 @@ def test_print_config_lists_every_callback_the_run_uses(capsys, corpora):
     # config-saving callback (save_config_callback); every other callback must be in the printed config.
     implied = (ProgressBar, ModelSummary, SaveConfigCallback)
     used = {f"{type(c).__module__}.{type(c).__qualname__}" for c in cli.trainer.callbacks if not isinstance(c, implied)}
-    used = {"lightning.pytorch.callbacks.ModelCheckpoint" if p.endswith(".ModelCheckpoint") else p for p in used}
     used = {"lightning.pytorch.callbacks.EarlyStopping" if p.endswith(".EarlyStopping") else p for p in used}
     assert used <= listed, used - listed
-    assert "lightning_modules.callbacks.RandomState" in used
+    assert {"lightning_modules.callbacks.RandomState", "lightning_modules.callbacks.TrainLoaderPlace"} <= used
 
 
 def test_the_one_private_override_still_applies():
