@@ -44,6 +44,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from datamodules.encoders import SubwordEncoder, TextEncoder, WordEncoder
 from datamodules.vocab import Vocabulary
+from datamodules.worker_processes import children_end_with_parent
 from lab_errors import InputError
 
 RAW = Features({"text": Value("string"), "label": Value("int64")})
@@ -154,7 +155,8 @@ def _map(dataset: Dataset, transform: Tokenise | Encode, num_proc: int, desc: st
     start = time.time()
     step = chained(dataset, type(transform).__name__, {"transform": transform.digest})
     num_proc = processes if processes > 1 else None
-    result = dataset.map(transform, batched=True, num_proc=num_proc, desc=desc, new_fingerprint=step)
+    with children_end_with_parent():  # the pool never outlives a killed run
+        result = dataset.map(transform, batched=True, num_proc=num_proc, desc=desc, new_fingerprint=step)
     rank_zero_info(f"{desc}: {len(dataset)} texts in {time.time() - start:.1f} s ({processes} process(es), or cached)")
     dropped = [c for c in remove if c in result.column_names]
     return result.remove_columns(dropped, new_fingerprint=chained(result, "remove", {"columns": dropped}))
