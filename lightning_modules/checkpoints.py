@@ -62,8 +62,8 @@ def read_checkpoint(path: str | Path, weights_only: bool = True) -> dict[str, An
     except pickle.UnpicklingError as err:
         raise InputError(
             f"{path} holds Python objects that loading with weights_only=True refuses "
-            f"({first_line(err)}); loading it anyway (--weights_only false) runs code from the file: "
-            "do that only for a file you trust"
+            f"({first_line(err)}); loading it anyway runs code from the file: only for a file you trust, in Python, "
+            "with lightning_modules.loading.load_model(path, ModelClass, weights_only=False)"
         ) from err
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as err:
         raise InputError(f"{path} is a damaged checkpoint: {first_line(err)}") from err

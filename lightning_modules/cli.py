@@ -32,6 +32,7 @@ import lightning as L
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from datamodules.contract import require_text_data
@@ -47,7 +48,7 @@ from lightning_modules.callbacks import (
     SaveConfigBesideLogs,
     TrainLoaderPlace,
 )
-from lightning_modules.checkpoints import find_checkpoint, read_checkpoint, run_folder_of
+from lightning_modules.checkpoints import find_checkpoint, read_checkpoint, run_folder_of, version_number
 from lightning_modules.last_checkpoint import BestAndLastCheckpoint
 from lightning_modules.one_line_errors import (
     innermost,
@@ -109,6 +110,13 @@ class LabArgumentParser(LightningArgumentParser):
 class LabCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
         quiet_lightning()
+        try:
+            self._build_and_run(args, run, **kwargs)
+        except BaseException:
+            self.release_claimed_folder()  # a config that fails to build, say, leaves no empty run folder
+            raise
+
+    def _build_and_run(self, args: list[str] | None, run: bool, **kwargs: Any) -> None:
         super().__init__(
             model_class=L.LightningModule,
             datamodule_class=L.LightningDataModule,
@@ -157,8 +165,7 @@ class LabCLI(LightningCLI):
         check_config_files(sys.argv[1:] if args is None else args)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
-        if subcommand:
-            locate_run(self.config[subcommand], subcommand)
+        self.claimed_run_folder = locate_run(self.config[subcommand], subcommand) if subcommand else None
 
     def instantiate_classes(self) -> None:
         """Builds the config's classes; a ValueError a constructor raised (the hand-built layers in layers/ raise
@@ -173,6 +180,12 @@ class LabCLI(LightningCLI):
                 str(path) for path in self.config.get(self.subcommand or "", self.config).get("config") or []
             )
             raise InputError(f"{files or 'the config'}: {first_line(innermost(err, ValueError) or err)}") from err
+
+    def release_claimed_folder(self) -> None:
+        """Removes the run folder claimed at parse time while nothing is in it (the run never started)."""
+        folder = getattr(self, "claimed_run_folder", None)
+        if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
     def before_predict(self) -> None:
         """`predict` writes what a model's own `predict_step` returns (a classifier's class probabilities); a
@@ -191,9 +204,11 @@ class LabCLI(LightningCLI):
         return super()._instantiate_trainer(config, callbacks)
 
 
-def locate_run(config: Any, subcommand: str) -> None:
+def locate_run(config: Any, subcommand: str) -> Path | None:
     """Names the run after its config file, turns `--ckpt_path last|best` into a file (an InputError when the
-    file is not a readable checkpoint), and points the logger at the folder the results belong in."""
+    file is not a readable checkpoint), and points the logger at the folder the results belong in: the resumed
+    or evaluated run's, or a new run folder claimed here (returned, so that a run that fails before it starts
+    can remove it)."""
     logger = config.get("trainer", {}).get("logger")
     init_args = getattr(logger, "init_args", None)
     folders = init_args is not None and all(hasattr(init_args, k) for k in ("save_dir", "name", "version"))
@@ -201,6 +216,12 @@ def locate_run(config: Any, subcommand: str) -> None:
         init_args.name = experiment_name(config.get("config") or [])
     if subcommand in EVALUATIONS:  # they save nothing, and a ModelCheckpoint would warn that the dirpath changed
         config.trainer.enable_checkpointing = False
+    if config.get("weights_only") is False:
+        raise InputError(
+            "train.py cannot honour --weights_only false: Lightning's CLI reads every checkpoint's hyperparameters "
+            "with weights_only=True first; drop it (the lab's checkpoints need no pickles), or load a file you trust "
+            "in Python with lightning_modules.loading.load_model(path, ModelClass, weights_only=False)"
+        )
     ckpt_path = config.get("ckpt_path")
     if ckpt_path in ("last", "best"):
         if not folders:
@@ -212,17 +233,35 @@ def locate_run(config: Any, subcommand: str) -> None:
         if found is None:
             print(f"no checkpoint to resume under {experiment}: starting a new run", file=sys.stderr)
             config.ckpt_path = None
-            return
         config.ckpt_path = str(found)
         if subcommand == "fit":  # keep logging into the run being resumed
             init_args.version = found.parent.parent.name
-    if not config.ckpt_path:
-        return
-    read_checkpoint(config.ckpt_path, weights_only=config.get("weights_only") is not False)
-    run_dir = run_folder_of(Path(config.ckpt_path))
-    if subcommand in EVALUATIONS and run_dir is not None and folders:
-        # The evaluation's logs, config and predictions go with the run: <run>/<subcommand>/.
-        init_args.save_dir, init_args.name, init_args.version = str(run_dir), "", subcommand
+    if config.ckpt_path:
+        read_checkpoint(config.ckpt_path)
+        run_dir = run_folder_of(Path(config.ckpt_path))
+        if subcommand in EVALUATIONS and run_dir is not None and folders:
+            # The evaluation's logs, config and predictions go with the run: <run>/<subcommand>/.
+            init_args.save_dir, init_args.name, init_args.version = str(run_dir), "", subcommand
+    logs = not config.get("trainer", {}).get("fast_dev_run")  # fast_dev_run swaps the logger for a dummy
+    if folders and logs and init_args.version is None and rank_zero_only.rank == 0:
+        # Claimed now, not when the logger first writes: two runs started together would pick the same number.
+        # (Processes of a multi-device run other than rank 0 write no logs; they follow rank 0's folder.)
+        init_args.version = claim_run_folder(Path(init_args.save_dir) / init_args.name)
+        return Path(init_args.save_dir) / init_args.name / f"version_{init_args.version}"
+    return None
+
+
+def claim_run_folder(experiment: Path) -> int:
+    """The number N of a new, empty experiment/version_N, created here: mkdir either creates a folder or fails
+    because it exists, so of two runs that try the same N at once one gets it and the other tries N + 1."""
+    experiment.mkdir(parents=True, exist_ok=True)
+    number = max((version_number(p) for p in experiment.glob("version_*")), default=-1) + 1
+    while True:
+        try:
+            (experiment / f"version_{number}").mkdir()
+            return number
+        except FileExistsError:
+            number += 1
 
 
 def check_config_files(args: list[str]) -> None:

@@ -2,7 +2,11 @@
 config, evaluations land with their run, any logger names and resumes runs, bf16-mixed runs on the CPU."""
 
 import json
+import subprocess
+import sys
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_modules.checkpoints import AtomicCheckpointIO, find_checkpoint
-from lightning_modules.cli import LabCLI, main
+from lightning_modules.cli import LabCLI, claim_run_folder, main
 from tests.fixtures import config_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +114,16 @@ def test_a_bad_checkpoint_file_is_named_in_one_line_by_every_entry_point(which, 
         assert exit_info.value.code == 2 and len(err) == 2, err
         assert err[0].startswith(f"error: {path}") and expected in err[0], err
     if which == "pickled":
-        assert "--weights_only false) runs code from the file" in err[0]
+        assert "load_model(path, ModelClass, weights_only=False)" in err[0]
+
+
+def test_weights_only_false_is_refused_in_one_line_before_anything_is_read(good_checkpoint, capsys):
+    # Lightning's CLI would read the file's hyperparameters with weights_only=True anyway, after this one had
+    # run the file's code: the option cannot do what it says, so train.py refuses it.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", "--config", XOR, *SMALL, "--ckpt_path", str(good_checkpoint), "--weights_only", "false"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 2 and "cannot honour --weights_only false" in err[0], err
 
 
 def test_an_interrupted_checkpoint_write_leaves_no_file_under_a_final_name(tmp_path, monkeypatch):
@@ -240,3 +253,45 @@ def test_predict_with_a_model_that_has_no_predictions_is_one_line_naming_its_pro
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert "a CausalLM makes no predictions of its own; use lab-generate" in err and "Traceback" not in err
+
+
+def test_run_folders_are_claimed_atomically_by_concurrent_runs(tmp_path):
+    experiment = tmp_path / "runs/xor/transformer"
+    (experiment / "version_0").mkdir(parents=True)
+    start = threading.Barrier(8)
+
+    def claim(_):
+        start.wait()
+        return claim_run_folder(experiment)
+
+    with ThreadPoolExecutor(8) as pool:
+        numbers = list(pool.map(claim, range(8)))
+    assert sorted(numbers) == list(range(1, 9))  # eight runs, eight folders, none shared
+
+
+def test_two_runs_started_together_write_into_two_folders(in_tmp_path):
+    command = [sys.executable, str(ROOT / "train.py"), "fit", "--config", XOR, *SMALL, "--trainer.max_epochs", "1"]
+    runs = [subprocess.Popen(command, cwd=in_tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in "ab"]
+    for run in runs:
+        assert run.wait(timeout=300) == 0, run.stderr.read().decode()[-2000:]
+    folders = sorted(in_tmp_path.glob("runs/xor/transformer/version_*"))
+    assert [f.name for f in folders] == ["version_0", "version_1"]
+    for folder in folders:  # each run's own config, events and checkpoints, no -v1 copies
+        assert (folder / "config.yaml").is_file() and len(list(folder.glob("events.out.tfevents.*"))) == 1
+        assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["best-epoch000.ckpt", "last.ckpt"]
+
+
+def test_a_config_that_fails_to_build_leaves_no_run_folder(in_tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "fit",
+                "--config",
+                XOR,
+                *SMALL,
+                "--model.init_args.backbone.init_args.encoder.init_args.transformer.n_heads",
+                "5",
+            ]
+        )
+    assert "n_heads" in capsys.readouterr().err
+    assert not list(in_tmp_path.glob("runs/xor/transformer/version_*"))
