@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lab_errors import InputError, MissingInputError, first_line
+from networks.pinned_models import is_pinned, pinned_folder
 
 PROBE_TIMEOUT_S = 5.0  # one request; a hub that takes longer is treated as unreachable
 
@@ -139,7 +140,8 @@ def resolve_hub_name(name: str, model_types: tuple[str, ...] | None, required_fi
 def resolve_pretrained(
     name_or_dir: str, model_types: tuple[str, ...] | None = None, required_file: str = "config.json"
 ) -> PretrainedSource:
-    """Checks `name_or_dir` (a save_pretrained folder or a hub name) without waiting on a dead network.
+    """Checks `name_or_dir` (a short name of networks/pinned_models.py, a save_pretrained folder or a hub name)
+    without waiting on a dead network.
 
     model_types: the `config.model_type` values accepted (None: any, and no config is read). required_file:
     what a folder, or the cache, must hold ("tokenizer_config.json" for AutoTokenizer).
@@ -147,6 +149,8 @@ def resolve_pretrained(
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
+    if is_pinned(name_or_dir):  # a short name of a model that a Python package carries (networks/pinned_models.py)
+        return resolve_folder(pinned_folder(name_or_dir), model_types, required_file)
     folder = Path(name_or_dir).expanduser()
     if folder.exists():
         return resolve_folder(folder, model_types, required_file)
