@@ -1,6 +1,11 @@
 """tuning/cli.py (tune.py): studies complete, resume, prune, share a storage, and refuse bad input before training."""
 
+import json
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import optuna
@@ -163,3 +168,35 @@ def test_without_search_space_the_tasks_own_in_configs_search_spaces_is_used(tas
     settings = tune.settings_from_args(*tune.parse_args(["--config", str(config)]))
     assert settings.space.source == str(ROOT / "configs/search_spaces" / f"{task}.yaml")
     assert settings.space.parameters  # the file loads: a search space, not a config
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_optuna_dashboard_serves_a_study_the_lab_made(space_file, tmp_path):
+    tune.main(study_args(space_file, "--n-trials", "1"))
+    storage = f"sqlite:///{tmp_path / 'studies/xor-attention/study.db'}"
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("optuna-dashboard")), storage, "--port", str(port), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline, studies = time.time() + 60, None
+        while studies is None and time.time() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as answer:
+                    studies = json.load(answer)["study_summaries"]
+            except OSError:
+                time.sleep(0.3)
+        assert studies is not None, server.stderr.read().decode()[-2000:] if server.poll() is not None else "no answer"
+        assert [s["study_name"] for s in studies] == ["xor-attention"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/dashboard", timeout=5) as page:
+            assert page.status == 200 and b"<html" in page.read().lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
