@@ -269,6 +269,7 @@ def test_run_folders_are_claimed_atomically_by_concurrent_runs(tmp_path):
     assert sorted(numbers) == list(range(1, 9))  # eight runs, eight folders, none shared
 
 
+@pytest.mark.slow  # two whole processes; the claim's atomicity is the threaded test above, in the default suite
 def test_two_runs_started_together_write_into_two_folders(in_tmp_path):
     command = [sys.executable, str(ROOT / "train.py"), "fit", "--config", XOR, *SMALL, "--trainer.max_epochs", "1"]
     runs = [subprocess.Popen(command, cwd=in_tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in "ab"]

@@ -177,7 +177,8 @@ def free_port() -> int:
 
 
 def test_optuna_dashboard_serves_a_study_the_lab_made(space_file, tmp_path):
-    tune.main(study_args(space_file, "--n-trials", "1"))
+    one_quick_trial = ["--trainer.max_epochs", "1", "--data.init_args.train_size", "256"]
+    tune.main(["--config", str(XOR), "--search-space", str(space_file), "--n-trials", "1", "--", *one_quick_trial])
     storage = f"sqlite:///{tmp_path / 'studies/xor-attention/study.db'}"
     port = free_port()
     server = subprocess.Popen(
