@@ -1,5 +1,8 @@
 """From a trained checkpoint back to raw text: predict_sentiment, sentiment.py and `train.py predict`."""
 
+import codecs
+import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,17 @@ def test_a_text_longer_than_the_position_table_is_cut_to_it(cli_in_tmp_path):
     model = sentiment.load_classifier(str(Path(cli.trainer.log_dir) / "checkpoints/last.ckpt"))
     assert 0.0 <= sentiment.predict_sentiment(model, "true false " * 20) <= 1.0
     assert sentiment.predict_sentiment(model, []) == []
+
+
+def test_standard_input_is_utf8_without_its_byte_order_mark_and_bad_bytes_replaced(trained, capsys, monkeypatch):
+    _, ckpt = trained
+    typed = codecs.BOM_UTF8 + b"great film\n\na \xff dull film\ngreat film\n"  # one byte that is not UTF-8
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(typed), encoding="utf-8", errors="surrogateescape"))
+    sentiment.main(["--ckpt_path", str(ckpt)])
+    out, err = capsys.readouterr()
+    rows = [line.split("  ", 2) for line in out.splitlines()]
+    assert [text for _, _, text in rows] == ["great film", "a \ufffd dull film", "great film"]
+    assert rows[0][:2] == rows[2][:2] and rows[0][1].strip() == "positive"  # the mark changes nothing
+    assert err.splitlines() == [
+        "warning: standard input line 3 is not valid UTF-8 (byte 3): its undecodable bytes are read as U+FFFD"
+    ]
