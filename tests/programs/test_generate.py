@@ -184,6 +184,26 @@ def test_bad_paths_are_named_in_one_line(argv, expected, tiny_dir, tmp_path, cap
 
 
 @pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--temperature", "nan"], "temperature must be a finite number ≥ 0 (0 = greedy), got nan"),
+        (["--temperature", "inf"], "temperature must be a finite number ≥ 0 (0 = greedy), got inf"),
+        (["--temperature", "-1"], "temperature must be a finite number ≥ 0 (0 = greedy), got -1.0"),
+        (["--top-p", "nan"], "top_p must be in (0, 1], got nan"),
+        (["--top-p", "0"], "top_p must be in (0, 1], got 0.0"),
+        (["--top-p", "1.5"], "top_p must be in (0, 1], got 1.5"),
+        (["--top-k", "0"], "top_k must be a positive number of tokens, got 0"),
+    ],
+    ids=["temperature-nan", "temperature-inf", "temperature-negative", "top-p-nan", "top-p-0", "top-p-1.5", "top-k-0"],
+)
+def test_sampling_flags_out_of_range_are_one_line_before_the_model_loads(flags, expected, capsys, monkeypatch):
+    monkeypatch.setattr(generate, "load_pretrained_model", None)  # not reached: the flags are checked first
+    with pytest.raises(SystemExit) as exit_info:
+        generate.main(["--model", "gpt2", *flags])
+    assert one_line_error(capsys, exit_info) == f"error: {expected}"
+
+
+@pytest.mark.parametrize(
     "argv, expected",
     [
         (["--model", "gpt2", "--ckpt_path", "x.ckpt"], "argument --ckpt_path: not allowed with argument --model"),
