@@ -1,7 +1,8 @@
 """Checkpoint files as the lab writes, finds and reads them: never half-written, never half-trusted.
 
 - `AtomicCheckpointIO` writes a checkpoint under a temporary name and renames it, so a file under its final name
-  is always whole (a full disk or a kill mid-write leaves the previous checkpoint, not a truncated one);
+  is always whole (a full disk or a kill mid-write leaves the previous checkpoint, not a truncated one); a full
+  disk is a DiskFullError, which train.py reports in one line;
 - `find_checkpoint` resolves `last` and `best` in an experiment's run folders, `best` being the checkpoint that
   ModelCheckpoint recorded as best by its monitored metric (not the newest file);
 - `read_checkpoint` loads a file the user named, or says in one line (an InputError) what is wrong with it;
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import pickle
@@ -23,6 +25,11 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lab_errors import InputError, MissingInputError, first_line
+
+
+class DiskFullError(InputError, OSError):
+    """No room left for a checkpoint (a full disk or an exhausted quota). Not bad input, but like it the user's
+    to fix, so it is reported as input errors are: one line, exit status 2. Still an OSError with its errno."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -40,9 +47,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(partial, path)  # atomic on POSIX and Windows within one folder
-        except BaseException:
+        except BaseException as err:
             partial.unlink(missing_ok=True)
+            if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise disk_full(path, err) from err
             raise
+
+
+def disk_full(path: Path, err: OSError) -> DiskFullError:
+    """The one line for a checkpoint that did not fit: which file, and that what was there before is whole."""
+    before = f"the previous {path.name} is intact" if path.exists() else "nothing was written under that name"
+    full = DiskFullError(
+        f"no space left to write {path} ({err.strerror}): {before}, and so are the run's other checkpoints; "
+        "free space on its disk, then resume with --ckpt_path last"
+    )
+    full.errno = err.errno  # with no strerror set, OSError's str() stays this message
+    return full
 
 
 def read_checkpoint(path: str | Path, weights_only: bool = True) -> dict[str, Any]:
