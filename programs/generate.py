@@ -120,7 +120,7 @@ def read_prefixes(path: str) -> list[str]:
     if not file.is_file():
         raise MissingInputError(f"{path}: no such prefix file (one prefix per line)")
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = file.read_text(encoding="utf-8-sig").splitlines()  # -sig: a byte-order mark is no prefix
     except UnicodeDecodeError as err:
         raise InputError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from err
     prefixes = [line for line in lines if line.strip()]

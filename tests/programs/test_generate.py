@@ -4,6 +4,7 @@ The model is tests/tiny_gpt2.py's: random, two blocks, its own byte-level BPE, s
 a temp folder and read through generate.py's own loading path (`--model FOLDER`), never the hub.
 """
 
+import codecs
 import time
 
 import pytest
@@ -83,6 +84,12 @@ def test_the_num_samples_default_is_five_per_prefix(tiny_dir, tmp_path, capsys):
     prefixes.write_text("Once upon\n", encoding="utf-8")
     texts = generate.main(["--model", tiny_dir, "--prefixes", str(prefixes), "--max-new-tokens", "3"])
     assert len(texts) == 5 and capsys.readouterr().out.count("\n| Once upon | ") == 5
+
+
+def test_a_prefix_file_is_read_without_its_byte_order_mark(tmp_path):
+    path = tmp_path / "prefixes.txt"
+    path.write_bytes(codecs.BOM_UTF8 + b"The city\n\nShe said\n")
+    assert generate.read_prefixes(str(path)) == ["The city", "She said"]
 
 
 def test_a_markdown_cell_keeps_pipes_and_line_breaks_inside_it():
