@@ -28,8 +28,21 @@ from lab_errors import InputError, MissingInputError, first_line
 
 
 class DiskFullError(InputError, OSError):
-    """No room left for a checkpoint (a full disk or an exhausted quota). Not bad input, but like it the user's
-    to fix, so it is reported as input errors are: one line, exit status 2. Still an OSError with its errno."""
+    """No room left for checkpoint `path` (a full disk or an exhausted quota). Not bad input, but like it the
+    user's to fix, so it is reported as input errors are: one line, exit status 2. Still an OSError with its
+    errno (no strerror is set, so that str() stays the one line)."""
+
+    def __init__(self, path: Path, err: OSError) -> None:
+        self.path, self.reason = path, err.strerror
+        if path.exists():
+            kept = f"the previous {path.name} is intact, as are the run's other checkpoints"
+        else:
+            kept = "nothing was written under that name, and the run's other checkpoints are intact"
+        super().__init__(
+            f"no space left to write {path} ({err.strerror}): {kept}; free space on its disk, then resume with "
+            "--ckpt_path last"
+        )
+        self.errno = err.errno
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -50,19 +63,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         except BaseException as err:
             partial.unlink(missing_ok=True)
             if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise disk_full(path, err) from err
+                raise DiskFullError(path, err) from err
             raise
-
-
-def disk_full(path: Path, err: OSError) -> DiskFullError:
-    """The one line for a checkpoint that did not fit: which file, and that what was there before is whole."""
-    before = f"the previous {path.name} is intact" if path.exists() else "nothing was written under that name"
-    full = DiskFullError(
-        f"no space left to write {path} ({err.strerror}): {before}, and so are the run's other checkpoints; "
-        "free space on its disk, then resume with --ckpt_path last"
-    )
-    full.errno = err.errno  # with no strerror set, OSError's str() stays this message
-    return full
 
 
 def read_checkpoint(path: str | Path, weights_only: bool = True) -> dict[str, Any]:

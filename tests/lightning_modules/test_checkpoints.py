@@ -30,8 +30,8 @@ def test_a_full_disk_is_one_line_that_keeps_the_checkpoint_before_it(code, tmp_p
     with pytest.raises(checkpoints.DiskFullError) as info:
         io.save_checkpoint({"step": torch.tensor(2)}, target)
     assert str(info.value) == (
-        f"no space left to write {target} (No space left on device): the previous last.ckpt is intact, and so are "
-        "the run's other checkpoints; free space on its disk, then resume with --ckpt_path last"
+        f"no space left to write {target} (No space left on device): the previous last.ckpt is intact, as are the "
+        "run's other checkpoints; free space on its disk, then resume with --ckpt_path last"
     )
     assert isinstance(info.value, OSError) and info.value.errno == code  # still the OSError it was
     with pytest.raises(checkpoints.DiskFullError, match="nothing was written under that name"):
