@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from datamodules.batching import global_seed
 from datamodules.contract import TextData
 from datamodules.resumable import ResumableDataLoader
+from lab_errors import InputError
 
 IGNORE = -100
 
@@ -145,14 +146,19 @@ class LanguageModelDataModule(TextData, L.LightningDataModule):
     def split_tokens(self) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def corpus_name(self) -> str:
+        """What the corpus is read from (its file), as errors name it."""
+        return type(self).__name__
+
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
             splits = self.split_tokens()
+            total = sum(len(tokens) for tokens in splits.values())
             for split, tokens in splits.items():  # a too-short corpus fails here, clearly, not in a loader
                 if len(tokens) < self.seq_len + 1:
-                    raise ValueError(
-                        f"the {split} split has {len(tokens)} tokens, fewer than one slice of {self.seq_len + 1}: "
-                        "use a longer text or a smaller seq_len"
+                    raise InputError(
+                        f"{self.corpus_name()}: the {split} split has {len(tokens)} tokens, fewer than one slice of "
+                        f"{self.seq_len + 1}: use a longer text ({total} tokens in all) or a smaller seq_len"
                     )
             self.splits = splits
 

@@ -48,7 +48,7 @@ from datamodules.worker_processes import children_end_with_parent
 from lab_errors import InputError
 
 RAW = Features({"text": Value("string"), "label": Value("int64")})
-READER_VERSION = 2  # bump when a reader's output changes: every cached corpus is then read again
+READER_VERSION = 3  # bump when a reader's output changes: every cached corpus is then read again
 MIN_CLASS_SHARE = 0.1  # a class under this share of a split is warned about (a deliberate choice is allowed)
 ROWS_PER_PROCESS = 1000  # smaller corpora are tokenised in one process: starting workers costs more
 

@@ -1,7 +1,8 @@
 """Readers for the raw formats of the sentiment corpora. Labels come out as 1 = positive, 0 = negative.
 
 Text is decoded as UTF-8 with undecodable bytes replaced (�), so one stray byte in a review does not stop
-a run; a line that breaks its format is an error naming the file and line.
+a run, and a byte-order mark at a file's start (Windows editors write one) is dropped, not read as part of the
+first line; a line that breaks its format is an error naming the file and line.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ ACL_MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")
 
 
 def decode(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
+    return data.decode("utf-8-sig", errors="replace")  # -sig: without a leading byte-order mark
 
 
 def lines(text: str) -> list[str]:
@@ -153,8 +154,11 @@ def read_labelled_file(path: Path) -> Split:
 
 
 def read_texts(path: Path) -> list[str]:
-    """Texts to classify, one per line; a blank line is an empty text, so text i is line i + 1."""
+    """Texts to classify, one per line; a blank line is an empty text, so text i is line i + 1. A file of no
+    line at all is refused: predicting it would write no predictions (and leave an earlier run's in place)."""
     if not path.is_file():
         raise MissingInputError(f"no file of texts to classify at {path}")
     content = decode(path.read_bytes())
-    return lines(content.removesuffix("\n")) if content else []
+    if not content:
+        raise InputError(f"{path} has no lines to predict: write one text per line")
+    return lines(content.removesuffix("\n"))

@@ -11,6 +11,8 @@ simply slide; it is rebuilt from those tokens).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -18,11 +20,12 @@ from layers.transformer import TransformerLM
 
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if temperature < 0:
-        raise ValueError(f"temperature must be ≥ 0 (0 = greedy), got {temperature}")
+    # NaN passes every comparison's negation, and an infinite temperature turns every logit to 0 or NaN.
+    if not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number ≥ 0 (0 = greedy), got {temperature}")
     if top_k is not None and top_k <= 0:
         raise ValueError(f"top_k must be a positive number of tokens, got {top_k}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
+    if top_p is not None and not 0.0 < top_p <= 1.0:  # NaN too: every comparison with it is False
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 

@@ -1,7 +1,8 @@
 """Checkpoint files as the lab writes, finds and reads them: never half-written, never half-trusted.
 
 - `AtomicCheckpointIO` writes a checkpoint under a temporary name and renames it, so a file under its final name
-  is always whole (a full disk or a kill mid-write leaves the previous checkpoint, not a truncated one);
+  is always whole (a full disk or a kill mid-write leaves the previous checkpoint, not a truncated one); a full
+  disk is a DiskFullError, which train.py reports in one line;
 - `find_checkpoint` resolves `last` and `best` in an experiment's run folders, `best` being the checkpoint that
   ModelCheckpoint recorded as best by its monitored metric (not the newest file);
 - `read_checkpoint` loads a file the user named, or says in one line (an InputError) what is wrong with it;
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import pickle
@@ -23,6 +25,24 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lab_errors import InputError, MissingInputError, first_line
+
+
+class DiskFullError(InputError, OSError):
+    """No room left for checkpoint `path` (a full disk or an exhausted quota). Not bad input, but like it the
+    user's to fix, so it is reported as input errors are: one line, exit status 2. Still an OSError with its
+    errno (no strerror is set, so that str() stays the one line)."""
+
+    def __init__(self, path: Path, err: OSError) -> None:
+        self.path, self.reason = path, err.strerror
+        if path.exists():
+            kept = f"the previous {path.name} is intact, as are the run's other checkpoints"
+        else:
+            kept = "nothing was written under that name, and the run's other checkpoints are intact"
+        super().__init__(
+            f"no space left to write {path} ({err.strerror}): {kept}; free space on its disk, then resume with "
+            "--ckpt_path last"
+        )
+        self.errno = err.errno
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -40,8 +60,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(partial, path)  # atomic on POSIX and Windows within one folder
-        except BaseException:
+        except BaseException as err:
             partial.unlink(missing_ok=True)
+            if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(path, err) from err
             raise
 
 

@@ -46,7 +46,7 @@ def read_word_vectors(path: str | Path, words: list[str]) -> tuple[Tensor, Tenso
     vectors: Tensor | None = None
     found = torch.zeros(len(words), dtype=torch.bool)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as lines:
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as lines:  # -sig: not part of the first word
         for number, line in enumerate(lines, start=1):
             word, _, rest = line.rstrip("\n").partition(" ")
             targets = rows.get(word) or (rows.get(pending_lower[word]) if word in pending_lower else None)

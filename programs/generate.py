@@ -30,8 +30,8 @@ from pathlib import Path
 
 import torch
 
-from lab_errors import InputError, MissingInputError
-from layers.generation import generate
+from lab_errors import InputError, MissingInputError, first_line
+from layers.generation import check_sampling, generate
 from layers.transformer import TransformerLM
 from lightning_modules.allocator import tune_allocator
 from lightning_modules.one_line_errors import input_errors_in_one_line
@@ -120,7 +120,7 @@ def read_prefixes(path: str) -> list[str]:
     if not file.is_file():
         raise MissingInputError(f"{path}: no such prefix file (one prefix per line)")
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = file.read_text(encoding="utf-8-sig").splitlines()  # -sig: a byte-order mark is no prefix
     except UnicodeDecodeError as err:
         raise InputError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from err
     prefixes = [line for line in lines if line.strip()]
@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     """Prints (or writes to --out) the samples; returns each whole text, prompt included."""
     args = parse_args(argv)
     with input_errors_in_one_line():
+        try:  # before a model loads, which can take minutes
+            check_sampling(args.temperature, args.top_k, args.top_p)
+        except ValueError as err:  # the layers' own check, of values the user gave
+            raise InputError(first_line(err)) from err
         prompts = read_prefixes(args.prefixes) if args.prefixes else [args.prompt]
         if args.out and not Path(args.out).parent.is_dir():  # before minutes of sampling, not after
             raise MissingInputError(f"{args.out} (--out): its folder does not exist")

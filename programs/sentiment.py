@@ -14,12 +14,20 @@ From Python:
 
 The checkpoint carries the data module's text encoder (tokenizer, cleaning, vocabulary), so text is turned
 into ids exactly as in training, and cut to the same length.
+
+Texts are read as UTF-8, standard input a line at a time. A byte-order mark at its start is dropped; bytes that
+are not UTF-8 (a Latin-1 file piped in, a line cut mid-character) are read as U+FFFD (�), with one warning on
+stderr naming the line, and the line is still classified: one stray byte does not stop a long stream of
+texts, as it does not stop training on a review file (datamodules/readers.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import os
 import sys
+from collections.abc import Iterable, Iterator
 
 import torch
 
@@ -60,6 +68,28 @@ def predict_sentiment(model: TextClassifier, text: str | list[str]) -> float | l
     return probabilities.item() if isinstance(text, str) else probabilities.tolist()
 
 
+def decoded(raw: bytes, where: str) -> str:
+    """`raw` as UTF-8; undecodable bytes become U+FFFD, with one warning naming `where`."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        print(
+            f"warning: {where} is not valid UTF-8 (byte {err.start + 1}): its undecodable bytes are read as U+FFFD",
+            file=sys.stderr,
+        )
+        return raw.decode("utf-8", errors="replace")
+
+
+def stdin_texts(lines: Iterable[bytes]) -> Iterator[str]:
+    """The non-blank lines of standard input's bytes, stripped, decoded by `decoded` (the text layer of
+    sys.stdin would fail on the first byte that is not UTF-8, or pass it on as a surrogate that the tokenizer
+    refuses); a line's number counts the blank lines too."""
+    for number, raw in enumerate(lines, start=1):
+        text = decoded(raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw, f"standard input line {number}")
+        if text.strip():
+            yield text.strip()
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt_path", required=True, help="a TextClassifier checkpoint")
@@ -67,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     with input_errors_in_one_line():
         model = load_classifier(args.ckpt_path)
-    texts = args.texts or (line.strip() for line in sys.stdin if line.strip())
+    # Arguments reach Python decoded with surrogateescape: their bytes again, then the rule of standard input.
+    texts = [decoded(os.fsencode(text), f"argument {i}") for i, text in enumerate(args.texts, start=1)]
+    texts = texts or stdin_texts(sys.stdin.buffer)
     for text in texts:
         p_positive = predict_sentiment(model, text)
         verdict = "positive" if p_positive >= 0.5 else "negative"

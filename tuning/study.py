@@ -36,6 +36,7 @@ import optuna
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
+from lightning_modules.checkpoints import DiskFullError
 from lightning_modules.cli import ConfigError, LabCLI, parse_config
 from tuning.report import write_outputs
 from tuning.search_space import SearchSpaceError
@@ -58,6 +59,11 @@ warnings.filterwarnings("ignore", message="LightningCLI's args parameter is inte
 
 class DuplicateTrial(RuntimeError):
     """The sampler drew a parameter set that another trial of the study has (or is) evaluating."""
+
+
+class NoRoomToSave(Exception):
+    """A trial could not save its checkpoint for want of space, and no later trial could either. Not a
+    ValueError, as DiskFullError is: Optuna would fail the trial and draw the next (study.optimize's catch)."""
 
 
 def validate(settings: StudySettings) -> bool:
@@ -216,9 +222,12 @@ def objective(settings: StudySettings, worker: Worker, distributed: bool, trial:
     if (number := duplicate_of(trial)) is not None:
         trial.set_user_attr("duplicate_of", number)
         raise DuplicateTrial(f"trial {trial.number} drew the parameters of trial {number}: not trained")
-    if distributed:
-        return run_distributed_trial(settings, trial, values)
-    return fit_trial(settings, trial, values)
+    try:
+        if distributed:
+            return run_distributed_trial(settings, trial, values)
+        return fit_trial(settings, trial, values)
+    except DiskFullError as err:
+        raise NoRoomToSave(trial.number) from err
 
 
 def fail_dead_workers_trials(study: optuna.Study) -> None:
@@ -288,13 +297,21 @@ def optimize(settings: StudySettings, study: optuna.Study, worker: Worker, distr
         if finished + counts[TrialState.RUNNING] >= settings.n_trials and not counts[TrialState.WAITING]:
             time.sleep(WAIT_SECONDS)  # the others' running trials may reach the total: wait for them
             continue
-        study.optimize(
-            lambda trial: objective(settings, worker, distributed, trial),
-            n_trials=1,
-            timeout=left,
-            callbacks=[progress],
-            catch=(RuntimeError, ValueError, FloatingPointError),
-        )
+        try:
+            study.optimize(
+                lambda trial: objective(settings, worker, distributed, trial),
+                n_trials=1,
+                timeout=left,
+                callbacks=[progress],
+                catch=(RuntimeError, ValueError, FloatingPointError),
+            )
+        except NoRoomToSave as stop:  # Optuna has failed the trial
+            full = stop.__cause__
+            raise StudyError(
+                f"trial {stop.args[0]} could not save its checkpoint, nor could any trial after it: no space left "
+                f"to write {full.path} ({full.reason}); free space on its disk, then run tune.py again to go on "
+                "with the study"
+            ) from full
 
 
 def run_study(settings: StudySettings) -> optuna.Study:

@@ -1,5 +1,6 @@
 """IMDb, reviews and Yelp data modules on fixtures of the real layouts: reading, caching, vocabularies, errors."""
 
+import codecs
 import json
 import logging
 
@@ -286,6 +287,37 @@ def test_texts_to_classify_keep_one_entry_per_line(tmp_path):
     assert read_texts(path) == ["Great", "", "  ", "Awful"]  # text i is line i + 1, blank lines included
     path.write_text("no final newline")
     assert read_texts(path) == ["no final newline"]
+
+
+def test_a_file_of_no_texts_to_classify_is_refused_naming_it(tmp_path):
+    for content in (b"", codecs.BOM_UTF8):  # a byte-order mark alone is no line either
+        path = tmp_path / "nothing.txt"
+        path.write_bytes(content)
+        with pytest.raises(InputError) as info:
+            read_texts(path)
+        assert str(info.value) == f"{path} has no lines to predict: write one text per line"
+    path.write_bytes(b"\n")
+    assert read_texts(path) == [""]  # one blank line: one empty text, as blank lines are anywhere
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "read"),
+    [
+        ("texts.txt", b"great film\nawful\n", read_texts),
+        ("reviews.txt", b"7\tpos\tgreat film\n8\tneg\tawful\n", read_reviews_tsv),
+        ("labelled.txt", b"1 great film\n0 awful\n", read_labelled_file),
+        ("labelled.jsonl", b'{"text": "great film", "label": 1}\n{"text": "awful", "label": 0}\n', read_labelled_file),
+        ("labelled.json", b'[{"text": "great film", "label": 1}, {"text": "awful", "label": 0}]', read_labelled_file),
+        ("labelled.csv", b'"2","great film"\n"1","awful"\n', read_labelled_file),
+    ],
+    ids=["texts", "reviews-tsv", "labelled-txt", "labelled-jsonl", "labelled-json", "labelled-csv"],
+)
+def test_a_byte_order_mark_is_not_part_of_the_first_line(name, content, read, tmp_path):
+    plain, marked = tmp_path / name, tmp_path / "marked" / name
+    marked.parent.mkdir()
+    plain.write_bytes(content)
+    marked.write_bytes(codecs.BOM_UTF8 + content)  # as Windows editors save UTF-8
+    assert read(marked) == read(plain)
 
 
 # Ids of the first four reviews of each split of the fixture, as the hand-written pipeline before `datasets`

@@ -1,7 +1,9 @@
 """Language-model data: slices, windows, the toy grammar, enwik8 bytes and text files."""
 
+import codecs
 import gzip
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +12,10 @@ from datamodules.encoders import CharEncoder
 from datamodules.lm import IGNORE, BatchNumbers, RandomSlices, Windows
 from datamodules.lm_corpora import Enwik8DataModule, TextFileDataModule, read_bytes
 from datamodules.toy_grammar import GRAMMAR, ToyGrammarDataModule, generate_text
+from lab_errors import InputError
+from lightning_modules.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_slice_target_is_its_input_shifted_by_one():
@@ -116,6 +122,53 @@ def test_text_file_module_and_prompts_outside_the_vocabulary(tmp_path):
     assert isinstance(encoder, CharEncoder) and encoder.encode("cab") == [encoder.vocab.w2i[c] for c in "cab"]
     with pytest.raises(ValueError, match="characters outside the model's vocabulary: 'QZ'"):
         encoder.encode("aQbZ")
+
+
+def test_a_byte_order_mark_is_not_part_of_a_text_file(tmp_path):
+    plain, marked = tmp_path / "plain.txt", tmp_path / "marked.txt"
+    plain.write_text("great film " * 60)
+    marked.write_bytes(codecs.BOM_UTF8 + plain.read_bytes())
+    with_mark, without = (TextFileDataModule(path=str(path), seq_len=16) for path in (marked, plain))
+    with_mark.setup(), without.setup()
+    assert with_mark.i2w == without.i2w and "\ufeff" not in with_mark.vocab
+    assert all(torch.equal(with_mark.splits[s], without.splits[s]) for s in ("train", "val", "test"))
+
+
+@pytest.mark.parametrize(
+    ("data", "file", "content", "expected"),
+    [
+        ("Enwik8DataModule", "short.gz", gzip.compress(b"<page>too short</page>"), "the train split has 19 tokens"),
+        ("Enwik8DataModule", "missing.gz", None, "no such file"),
+        ("TextFileDataModule", "empty.txt", b"", "is empty"),
+        ("TextFileDataModule", "missing.txt", None, "no such file"),
+        ("TextFileDataModule", "short.txt", b"a short text", "the train split has 10 tokens"),
+        ("TextFileDataModule", "corpus.gz", b"not gzip at all", "is not a gzip file"),
+    ],
+    ids=["enwik8-short", "enwik8-missing", "text-empty", "text-missing", "text-short", "text-not-gzip"],
+)
+def test_a_corpus_file_that_cannot_serve_is_named_in_one_line(data, file, content, expected, cli_in_tmp_path, capsys):
+    path = cli_in_tmp_path / file
+    if content is not None:
+        path.write_bytes(content)
+    args = ["fit", "--config", str(ROOT / "configs/toy_lm/transformer.yaml"), "--trainer.enable_progress_bar", "false"]
+    args += ["--data", f"datamodules.lm_corpora.{data}", "--data.init_args.path", str(path)]
+    args += ["--data.init_args.seq_len", "32", "--model.init_args.transformer.max_len", "32"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 2, err  # the line, then the LAB_DEBUG hint
+    assert err[0].startswith(f"error: {path}") and expected in err[0], err
+
+
+def test_a_short_corpus_file_is_an_input_error_naming_it(tmp_path):
+    path = tmp_path / "enwik8"
+    path.write_bytes(b"x" * 600)  # the validation split, 5% of it, is 30 bytes: less than one slice of 33
+    with pytest.raises(InputError) as info:
+        Enwik8DataModule(path=str(path), seq_len=32).setup()
+    assert str(info.value) == (
+        f"{path}: the val split has 30 tokens, fewer than one slice of 33: use a longer text (600 tokens in all) "
+        "or a smaller seq_len"
+    )
 
 
 def test_processes_draw_disjoint_batches_every_epoch():

@@ -1,5 +1,7 @@
 """GloVe-format vectors into an embedding: values, missing words, errors."""
 
+import codecs
+
 import pytest
 import torch
 from torch import nn
@@ -42,3 +44,12 @@ def test_mismatched_width_and_malformed_files_are_errors(tmp_path):
         read_word_vectors(path, ["zebra"])
     with pytest.raises(FileNotFoundError, match="word vectors not found"):
         read_word_vectors(tmp_path / "missing.txt", ["good"])
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_word(tmp_path):
+    plain = tmp_path / "glove.txt"
+    plain.write_text("the 0.5 -1.0\nfilm 2.0 0.25\n")
+    marked = tmp_path / "marked.txt"
+    marked.write_bytes(codecs.BOM_UTF8 + plain.read_bytes())
+    vectors, found = read_word_vectors(marked, ["the", "film"])
+    assert found.tolist() == [True, True] and vectors.tolist() == [[0.5, -1.0], [2.0, 0.25]]

@@ -4,6 +4,7 @@ The model is tests/tiny_gpt2.py's: random, two blocks, its own byte-level BPE, s
 a temp folder and read through generate.py's own loading path (`--model FOLDER`), never the hub.
 """
 
+import codecs
 import time
 
 import pytest
@@ -83,6 +84,12 @@ def test_the_num_samples_default_is_five_per_prefix(tiny_dir, tmp_path, capsys):
     prefixes.write_text("Once upon\n", encoding="utf-8")
     texts = generate.main(["--model", tiny_dir, "--prefixes", str(prefixes), "--max-new-tokens", "3"])
     assert len(texts) == 5 and capsys.readouterr().out.count("\n| Once upon | ") == 5
+
+
+def test_a_prefix_file_is_read_without_its_byte_order_mark(tmp_path):
+    path = tmp_path / "prefixes.txt"
+    path.write_bytes(codecs.BOM_UTF8 + b"The city\n\nShe said\n")
+    assert generate.read_prefixes(str(path)) == ["The city", "She said"]
 
 
 def test_a_markdown_cell_keeps_pipes_and_line_breaks_inside_it():
@@ -181,6 +188,26 @@ def test_bad_paths_are_named_in_one_line(argv, expected, tiny_dir, tmp_path, cap
     with pytest.raises(SystemExit) as exit_info:
         generate.main(model + argv)
     assert expected in one_line_error(capsys, exit_info)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--temperature", "nan"], "temperature must be a finite number ≥ 0 (0 = greedy), got nan"),
+        (["--temperature", "inf"], "temperature must be a finite number ≥ 0 (0 = greedy), got inf"),
+        (["--temperature", "-1"], "temperature must be a finite number ≥ 0 (0 = greedy), got -1.0"),
+        (["--top-p", "nan"], "top_p must be in (0, 1], got nan"),
+        (["--top-p", "0"], "top_p must be in (0, 1], got 0.0"),
+        (["--top-p", "1.5"], "top_p must be in (0, 1], got 1.5"),
+        (["--top-k", "0"], "top_k must be a positive number of tokens, got 0"),
+    ],
+    ids=["temperature-nan", "temperature-inf", "temperature-negative", "top-p-nan", "top-p-0", "top-p-1.5", "top-k-0"],
+)
+def test_sampling_flags_out_of_range_are_one_line_before_the_model_loads(flags, expected, capsys, monkeypatch):
+    monkeypatch.setattr(generate, "load_pretrained_model", None)  # not reached: the flags are checked first
+    with pytest.raises(SystemExit) as exit_info:
+        generate.main(["--model", "gpt2", *flags])
+    assert one_line_error(capsys, exit_info) == f"error: {expected}"
 
 
 @pytest.mark.parametrize(

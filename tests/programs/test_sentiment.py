@@ -1,11 +1,14 @@
 """From a trained checkpoint back to raw text: predict_sentiment, sentiment.py and `train.py predict`."""
 
+import codecs
+import io
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from lightning_modules.cli import LabCLI
+from lightning_modules.cli import LabCLI, main
 from programs import sentiment
 from tests.fixtures import config_overrides
 
@@ -113,3 +116,47 @@ def test_a_text_longer_than_the_position_table_is_cut_to_it(cli_in_tmp_path):
     model = sentiment.load_classifier(str(Path(cli.trainer.log_dir) / "checkpoints/last.ckpt"))
     assert 0.0 <= sentiment.predict_sentiment(model, "true false " * 20) <= 1.0
     assert sentiment.predict_sentiment(model, []) == []
+
+
+def test_standard_input_is_utf8_without_its_byte_order_mark_and_bad_bytes_replaced(trained, capsys, monkeypatch):
+    _, ckpt = trained
+    typed = codecs.BOM_UTF8 + b"great film\n\na \xff dull film\ngreat film\n"  # one byte that is not UTF-8
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(typed), encoding="utf-8", errors="surrogateescape"))
+    sentiment.main(["--ckpt_path", str(ckpt)])
+    out, err = capsys.readouterr()
+    rows = [line.split("  ", 2) for line in out.splitlines()]
+    assert [text for _, _, text in rows] == ["great film", "a \ufffd dull film", "great film"]
+    assert rows[0][:2] == rows[2][:2] and rows[0][1].strip() == "positive"  # the mark changes nothing
+    assert err.splitlines() == [
+        "warning: standard input line 3 is not valid UTF-8 (byte 3): its undecodable bytes are read as U+FFFD"
+    ]
+
+
+def predict_args(corpora, texts: Path, ckpt: Path) -> list[str]:
+    config = ROOT / "configs/imdb/baseline_mean.yaml"
+    return ["predict", "--config", str(config), *config_overrides(config, corpora), "--data.init_args.min_freq", "1",
+            "--data.init_args.predict_path", str(texts), "--ckpt_path", str(ckpt)]  # fmt: skip
+
+
+def test_train_py_predict_refuses_a_file_with_no_lines_in_one_line(trained, corpora, tmp_path, capsys):
+    _, ckpt = trained
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        main(predict_args(corpora, empty, ckpt))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and err[-2:] == [
+        f"error: {empty} has no lines to predict: write one text per line",
+        "(LAB_DEBUG=1 shows the traceback)",
+    ]
+
+
+def test_a_byte_order_mark_changes_no_prediction(trained, corpora, tmp_path):
+    _, ckpt = trained
+    rows = []
+    for name, mark in (("plain.txt", b""), ("marked.txt", codecs.BOM_UTF8)):
+        texts = tmp_path / name
+        texts.write_bytes(mark + b"great film\nawful film\n")
+        cli = LabCLI(args=predict_args(corpora, texts, ckpt))
+        rows.append((Path(cli.trainer.log_dir) / "predictions.tsv").read_text().splitlines())
+    assert rows[1] == rows[0] and rows[0][1].split("\t")[2] == "great film"

@@ -1,5 +1,6 @@
 """tuning/cli.py (tune.py): studies complete, resume, prune, share a storage, and refuse bad input before training."""
 
+import errno
 import json
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from lightning_modules import checkpoints
 from lightning_modules.cli import LabCLI
 from tuning import cli as tune
 from tuning.search_space import SearchSpace
@@ -146,6 +148,18 @@ def test_an_unreachable_storage_fails_before_training(space_file, tmp_path, caps
     code, err = run_failing(study_args(space_file, "--storage", "postgresql://nobody@127.0.0.1:9/none"), capsys)
     assert code == 2 and "cannot open storage 'postgresql://nobody@127.0.0.1:9/none'" in err
     assert not list(tmp_path.glob("studies/*/trials"))
+
+
+def test_a_full_disk_stops_the_study_in_one_line_after_its_first_trial(space_file, tmp_path, capsys, monkeypatch):
+    def disk_full(obj, f, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoints.torch, "save", disk_full)
+    code, err = run_failing(study_args(space_file, "--n-trials", "3", "--pruner", "none"), capsys)
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("error: trial 0 could not save its checkpoint, nor could any trial after it:")
+    assert "no space left to write " in last and last.endswith("run tune.py again to go on with the study")
+    assert [t.state for t in load(tmp_path).trials] == [TrialState.FAIL]  # not two more trials that fail alike
 
 
 def test_a_key_fixed_after_the_separator_leaves_the_search(space_file, tmp_path):
