@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 XOR = ROOT / "configs/xor/attention.yaml"
 TINY = [
     "--data.init_args.train_size",
-    "1024",
+    "512",
     "--data.init_args.val_size",
     "256",
     "--trainer.max_epochs",

@@ -132,8 +132,13 @@ def test_a_killed_study_resumes_to_the_total_in_distinct_trials_and_retries_the_
     assert len({r["sampler_seed"] for k, r in study.user_attrs.items() if k.startswith("worker ")}) == 2
 
 
-# The journal worker run is slow-marked: its locking is Optuna's, and test_storage.py covers the lab's journal code.
-@pytest.fixture(params=["sqlite", pytest.param("journal", marks=pytest.mark.slow), "postgresql"])
+# Two workers on one study, in the default suite on PostgreSQL (the storage for several machines); the SQLite and
+# journal runs are slow-marked: the locking is then Optuna's, SQLite studies run in most other tuning tests, and
+# test_storage.py covers the lab's journal code.
+SLOW = pytest.mark.slow
+
+
+@pytest.fixture(params=[pytest.param("sqlite", marks=SLOW), pytest.param("journal", marks=SLOW), "postgresql"])
 def storage_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'shared.db'}"
