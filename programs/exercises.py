@@ -226,12 +226,18 @@ def make_copy(source: Path, out: Path, exercises: list[Exercise]) -> None:
             )
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    copy_tree(source, out)
-    for relative in sorted({e.file for e in exercises}):
-        functions = tuple(f for e in exercises if e.file == relative for f in e.functions)
-        path = out / relative
-        path.write_text(stub_functions(path.read_text(encoding="utf-8"), functions, relative), encoding="utf-8")
-    (out / MARKER).write_text(json.dumps({"exercises": [e.name for e in exercises]}, indent=2) + "\n")
+    try:
+        copy_tree(source, out)
+        for relative in sorted({e.file for e in exercises}):
+            functions = tuple(f for e in exercises if e.file == relative for f in e.functions)
+            path = out / relative
+            if not path.is_file():
+                raise MissingInputError(f"{relative} of programs/exercises.toml is not a file git tracks in {source}")
+            path.write_text(stub_functions(path.read_text(encoding="utf-8"), functions, relative), encoding="utf-8")
+        (out / MARKER).write_text(json.dumps({"exercises": [e.name for e in exercises]}, indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # no half-written copy under its final name
+        raise
 
 
 def restore(source: Path, copy: Path, exercises: list[Exercise]) -> None:
