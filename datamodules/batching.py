@@ -64,6 +64,8 @@ class PadCollate:
         return seq[: self.max_len]
 
     def __call__(self, examples: list[dict]) -> dict[str, Tensor]:
+        ### BEGIN SOLUTION
+        ### HINT: return {input_ids (B, L) padded with pad_id, attention_mask (B, L) True = real, labels (B,)}
         sequences = [self.truncate(e["input_ids"]) for e in examples]
         # An empty text still gives a (B, 1) batch.
         longest = self.max_len if self.fixed_length else max(1, max(len(s) for s in sequences))
@@ -76,6 +78,7 @@ class PadCollate:
         if "labels" in examples[0]:
             batch["labels"] = torch.as_tensor([int(e["labels"]) for e in examples], dtype=torch.long)
         return batch
+        ### END SOLUTION
 
 
 def global_seed() -> int:

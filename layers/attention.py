@@ -32,6 +32,8 @@ def attention_weights(
     `scale` defaults to 1/√Dh. Masked keys get weight exactly 0; a query with no visible key gets a row of
     zeros.
     """
+    ### BEGIN SOLUTION
+    ### HINT: return softmax(q kᵀ·scale) (..., Tq, Tk), masked keys weight 0, a row with no visible key all 0
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     # Scaling q (… Tq × Dh numbers) is cheaper than scaling the scores (… Tq × Tk numbers).
     scores = torch.matmul(q * scale, k.transpose(-2, -1))  # (..., Tq, Tk)
@@ -55,6 +57,7 @@ def attention_weights(
     if some_query_sees_no_key(allowed):
         weights = weights * allowed.any(dim=-1, keepdim=True)  # such rows were uniform; make them zero
     return weights
+    ### END SOLUTION
 
 
 def scaled_dot_product_attention(
@@ -80,9 +83,12 @@ def scaled_dot_product_attention(
     """
     if q.dim() < 2 or k.dim() != q.dim() or v.dim() != q.dim():
         raise ValueError(f"q, k, v must share a rank of at least 2 (..., T, D); got {q.dim()}, {k.dim()}, {v.dim()}")
+    ### BEGIN SOLUTION
+    ### HINT: return (weights @ v (..., Tq, Dv), weights (..., Tq, Tk)), dropout_p on the weights
     weights = attention_weights(q, k, mask, causal, scale)
     dropped = F.dropout(weights, dropout_p) if dropout_p > 0 else weights
     return torch.matmul(dropped, v), weights  # (..., Tq, Dv)
+    ### END SOLUTION
 
 
 def check_input(x: Tensor, d_model: int | None = None) -> None:
@@ -108,9 +114,12 @@ class SimpleSelfAttention(nn.Module):
         self, x: Tensor, mask: Tensor | None = None, return_weights: bool = False
     ) -> Tensor | tuple[Tensor, Tensor]:
         check_input(x)
+        ### BEGIN SOLUTION
+        ### HINT: return softmax(x xᵀ·s) x (B, T, D), s = 1/√D if scaled else 1; and (B, T, T) weights if asked
         scale = x.shape[-1] ** -0.5 if self.scaled else 1.0
         out, weights = scaled_dot_product_attention(x, x, x, mask, scale=scale)  # (B, T, D), (B, T, T)
         return (out, weights) if return_weights else out
+        ### END SOLUTION
 
 
 class SelfAttention(nn.Module):
@@ -130,8 +139,11 @@ class SelfAttention(nn.Module):
         self, x: Tensor, mask: Tensor | None = None, return_weights: bool = False
     ) -> Tensor | tuple[Tensor, Tensor]:
         check_input(x, self.d_model)
+        ### BEGIN SOLUTION
+        ### HINT: return softmax(Q Kᵀ/√D) V (B, T, D), Q K V = query/key/value(x); (B, T, T) weights if asked
         out, weights = scaled_dot_product_attention(self.query(x), self.key(x), self.value(x), mask)
         return (out, weights) if return_weights else out
+        ### END SOLUTION
 
 
 class MultiHeadAttention(nn.Module):
@@ -170,15 +182,21 @@ class MultiHeadAttention(nn.Module):
     def split_heads(self, x: Tensor) -> Tensor:
         """(B, T, H·d) → (B, H, T, d) for whatever per-head width d the input carries (d = Dh for this
         layer's own projections; any multiple of H works, e.g. values of another width)."""
+        ### BEGIN SOLUTION
+        ### HINT: return (B, T, H·d) → (B, H, T, d); ValueError if the width is not a multiple of self.n_heads
         b, t, width = x.shape
         if width % self.n_heads:
             raise ValueError(f"cannot split a width of {width} into {self.n_heads} heads of equal width")
         return x.view(b, t, self.n_heads, width // self.n_heads).transpose(1, 2)  # (B, H, T, d)
+        ### END SOLUTION
 
     def merge_heads(self, x: Tensor) -> Tensor:
         """(B, H, T, d) → (B, T, H·d), the exact inverse of split_heads, for any per-head width d."""
+        ### BEGIN SOLUTION
+        ### HINT: return (B, H, T, d) → (B, T, H·d), the inverse of split_heads
         b, h, t, d = x.shape
         return x.transpose(1, 2).reshape(b, t, h * d)  # (B, T, H·d)
+        ### END SOLUTION
 
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Queries, keys and values of x, each (B, H, T, Dh)."""
@@ -193,8 +211,11 @@ class MultiHeadAttention(nn.Module):
 
     def apply_attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Hand-built attention of split heads: (B, H, Tq, Dh) queries → values (B, H, Tq, Dh), weights."""
+        ### BEGIN SOLUTION
+        ### HINT: return (values (B, H, Tq, Dh), weights (B, H, Tq, Tk)); causal, dropout in training
         dropout_p = self.dropout if self.training else 0.0
         return scaled_dot_product_attention(q, k, v, mask, dropout_p, self.causal)
+        ### END SOLUTION
 
     def forward(
         self,

@@ -114,9 +114,12 @@ class TransformerBlock(nn.Module):
         return_weights: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """(B, T, D) → (B, T, D); mask (B, Tk) bool, True = real token; weights (B, H, T, Tk) on request."""
+        ### BEGIN SOLUTION
+        ### HINT: return (B, T, D): pre x + attn(norm1(x)), + ff(norm2(x)); post norm1(x + attn(x)), norm2(x + ff(x))
         pre = self.norm_placement == "pre"
         attended = self.attn(self.norm1(x) if pre else x, mask, cache, return_weights)
         attended, weights = attended if return_weights else (attended, None)
         x = x + self.dropout(attended) if pre else self.norm1(x + self.dropout(attended))
         x = x + self.dropout(self.ff(self.norm2(x))) if pre else self.norm2(x + self.dropout(self.ff(x)))
         return (x, weights) if return_weights else x
+        ### END SOLUTION

@@ -38,6 +38,8 @@ def next_token(
 ) -> Tensor:
     """One token per row of (B, V) logits: greedy at temperature 0, else sampled from softmax(logits / T)
     restricted to the k most likely tokens and/or the smallest set whose probability reaches p."""
+    ### BEGIN SOLUTION
+    ### HINT: return (B,) ids: argmax at temperature 0, else a draw from softmax(logits/T) after top_k/top_p
     if temperature == 0:
         return logits.argmax(dim=-1)  # (B,)
     logits = logits.double() / temperature  # float64: the same draw whatever path computed the logits
@@ -51,6 +53,7 @@ def next_token(
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     probabilities = logits.softmax(dim=-1)
     return torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)  # (B,)
+    ### END SOLUTION
 
 
 @torch.no_grad()

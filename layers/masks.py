@@ -18,6 +18,8 @@ def visible_keys(mask: Tensor | None, causal: bool, q: Tensor, k: Tensor) -> Ten
     last Tq positions of a sequence whose earlier keys come from a cache) query i sits at absolute
     position Tk - Tq + i and sees keys 0 … Tk - Tq + i. Returns None when nothing is masked.
     """
+    ### BEGIN SOLUTION
+    ### HINT: return bool (..., Tq, Tk): padding mask & causal (query i sees keys ≤ Tk−Tq+i); None if neither
     tq, tk = q.shape[-2], k.shape[-2]
     allowed = None
     if mask is not None:
@@ -26,6 +28,7 @@ def visible_keys(mask: Tensor | None, causal: bool, q: Tensor, k: Tensor) -> Ten
         tril = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(diagonal=tk - tq)  # (Tq, Tk)
         allowed = tril if allowed is None else allowed & tril
     return allowed
+    ### END SOLUTION
 
 
 def broadcast_padding_mask(mask: Tensor, q_shape: torch.Size, tk: int) -> Tensor:

@@ -79,6 +79,8 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(shape)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
+        ### BEGIN SOLUTION
+        ### HINT: return (x − mean)/√(var + eps)·γ + β over the normalized dims, biased var, x's shape
         n = len(self.normalized_shape)
         if tuple(x.shape[-n:]) != self.normalized_shape:
             raise ValueError(
@@ -91,6 +93,7 @@ class LayerNorm(nn.Module):
         bias = None if self.bias is None else self.bias.view(k)
         out = _Normalize.apply(xf.reshape(-1, k), self.weight.view(k), bias, self.eps)  # one row per group
         return out.view(x.shape).to(x.dtype)
+        ### END SOLUTION
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}"

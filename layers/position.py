@@ -15,6 +15,8 @@ PositionKind = Literal["learned", "sinusoidal", "none"]
 
 def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
     """PE(pos, 2i) = sin(pos / 10000^(2i/D)), PE(pos, 2i+1) = cos(pos / 10000^(2i/D)): (max_len, D)."""
+    ### BEGIN SOLUTION
+    ### HINT: return the (max_len, D) float32 table: sin(pos/10000^(2i/D)) in even columns, cos in odd ones
     position = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)  # (max_len, 1)
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64)  # (ceil(D/2),)
     angle = position / torch.pow(10000.0, two_i / d_model)  # (max_len, ceil(D/2))
@@ -22,6 +24,7 @@ def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
     table[:, 0::2] = torch.sin(angle)
     table[:, 1::2] = torch.cos(angle[:, : d_model // 2])  # an odd D has one more sine than cosine column
     return table.float()
+    ### END SOLUTION
 
 
 class _AddedPositions(nn.Module):

@@ -31,9 +31,12 @@ State = tuple[Tensor, Tensor]
 def lstm_cell(gates: Tensor, c: Tensor) -> State:
     """The gate equations of one step: pre-activations (B, 4H) in nn.LSTM's order (input, forget, cell, output)
     and c_{t−1} (B, H) → (h_t, c_t), each (B, H)."""
+    ### BEGIN SOLUTION
+    ### HINT: return (h_t, c_t) (B, H) each; gates i, f, g, o: c_t = σ(f)c + σ(i)tanh(g), h_t = σ(o)tanh(c_t)
     i, f, g, o = gates.chunk(4, dim=-1)  # (B, H) each
     c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c_next), c_next
+    ### END SOLUTION
 
 
 class LSTM(nn.Module):
@@ -268,6 +271,8 @@ class LSTMDecoder(nn.Module):
 
         Feed one token at a time with the returned state to generate.
         """
+        ### BEGIN SOLUTION
+        ### HINT: return (logits (B, Tt, V), state, weights (B, Tt, Ts) or None); attn_query(h) over encoder
         h, state = run_lstm(self.lstm, self.dropout(self.embedding(input_ids)), hx=state)  # (B, Tt, H)
         weights = None
         if self.attention:
@@ -277,3 +282,4 @@ class LSTMDecoder(nn.Module):
             context, weights = scaled_dot_product_attention(query, encoder_outputs, encoder_outputs, encoder_mask)
             h = torch.tanh(self.attn_combine(torch.cat([h, context], dim=-1)))  # (B, Tt, H)
         return self.out(self.dropout(h)), state, weights
+        ### END SOLUTION

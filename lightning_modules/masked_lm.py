@@ -43,6 +43,8 @@ def mask_inputs(
     """
     if not 0.0 < mask_rate < 1.0:
         raise InputError(f"mask_rate must be in (0, 1), got {mask_rate}")
+    ### BEGIN SOLUTION
+    ### HINT: return (corrupted (B, T), labels (B, T), −100 unselected); real non-special tokens, 80/10/10
     device = input_ids.device
     candidates = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
     if special_ids:
@@ -58,6 +60,7 @@ def mask_inputs(
     corrupted = torch.where(to_mask, mask_id, torch.where(to_random, random_ids, input_ids))
     labels = torch.where(selected, input_ids, IGNORE)
     return corrupted, labels
+    ### END SOLUTION
 
 
 class MaskedLM(ResumableEpochMetrics, TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.LightningModule):

@@ -8,6 +8,7 @@ command of its own:
     robustness   lab-robustness   accuracy of sentiment classifiers under perturbed input
     probe        lab-probe        linear-probe accuracy of a masked-LM pretraining run's checkpoints
     run_report   lab-report       a report of runs: a table of accuracy, time and memory, learning curves
+    exercises    lab-exercises    student copies with the solutions cut out, and their autograder
 
 (run_report, not report: tuning/report.py is the report of an Optuna study.)
 
