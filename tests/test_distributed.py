@@ -11,7 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("config", ["configs/toy_lm/transformer.yaml", "configs/imdb_synth/transformer.yaml"])
+# The language model's run stays in the default suite (its sampler is distributed and resumable); the classifier's
+# (Lightning's DistributedSampler put into the lab's loader) is slow-marked for the suite's time.
+@pytest.mark.parametrize(
+    "config",
+    ["configs/toy_lm/transformer.yaml", pytest.param("configs/imdb_synth/transformer.yaml", marks=pytest.mark.slow)],
+)
 def test_ddp_with_two_cpu_processes_trains_and_validates(config, tmp_path):
     small = {
         "configs/toy_lm/transformer.yaml": [

@@ -105,6 +105,7 @@ def test_an_exhausted_space_ends_the_study_without_repeating_a_trial(tmp_path, c
     assert "search space is exhausted: 2 distinct parameter sets" in caplog.text
 
 
+@pytest.mark.slow  # three processes, one killed; the suite's time
 def test_a_killed_study_resumes_to_the_total_in_distinct_trials_and_retries_the_killed_one(space_file, tmp_path):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     worker = subprocess.Popen(tune_command(space_file, storage, 3), cwd=tmp_path, stdout=subprocess.DEVNULL)
