@@ -117,3 +117,15 @@ class SigtermAtStep(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+def optional_module(name: str):
+    """Import an optional package (extras/*.txt): skipped where it is not installed, except under CI, which
+    installs every extra, so that a missing package there is a failure rather than a silent skip."""
+    import importlib
+
+    import pytest
+
+    if os.environ.get("CI"):
+        return importlib.import_module(name)
+    return pytest.importorskip(name, reason=f"optional package {name} not installed (pip install -r extras/…)")
