@@ -61,11 +61,15 @@ show("decoder_attention")
 check("decoder_attention")
 
 # %% [markdown]
-# ## 3. The transformer's pieces: layer norm, heads, masks, the pre-norm block
+# ## 3. The transformer's pieces: layer norm, attention and its heads, masks, the pre-norm block
 
 # %%
 show("layer_norm")
 check("layer_norm")
+
+# %%
+show("scaled_dot_product_attention")
+check("scaled_dot_product_attention")
 
 # %%
 show("multi_head_attention")

@@ -22,11 +22,17 @@ from programs.exercise_cells import check, show
 torch.manual_seed(0)
 
 # %% [markdown]
-# ## 1. Attention, heads, positions and the encoder block
+# ## 1. Attention, its masks, heads, positions and the encoder block
+#
+# Padding is masked out of the keys: a padded position gets weight exactly 0.
 
 # %%
 show("scaled_dot_product_attention")
 check("scaled_dot_product_attention")
+
+# %%
+show("masks")
+check("masks")
 
 # %%
 show("multi_head_attention")

@@ -95,7 +95,7 @@ def as_notebook(notebook: Notebook):
     built.metadata = {
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
-        "lab": {"source": str(notebook.source.relative_to(ROOT)), "built_by": "lab-notebooks build"},
+        "lab": {"source": shown(notebook.source), "built_by": "lab-notebooks build"},
     }
     for number, cell in enumerate(built.cells):
         cell.metadata = {}

@@ -52,7 +52,7 @@ def test_each_course_notebook_shows_and_checks_every_exercise_of_its_course():
 
 
 def test_an_unknown_notebook_is_one_line_naming_the_choices():
-    with pytest.raises(InputError, match="unknown notebook 'dlvu'.*dlvu_a3b"):
+    with pytest.raises(InputError, match=r"unknown notebook 'dlvu'.*dlvu_a3b"):
         notebooks.chosen(["dlvu"])
 
 
