@@ -41,7 +41,8 @@ def read_bytes(path: Path) -> bytes:
 
 class Enwik8DataModule(LanguageModelDataModule):
     """enwik8 (Hutter prize; the first 100 MB of a Wikipedia dump) as 256 byte tokens, split 90/5/5 by
-    position. `path`: enwik8, enwik8.gz or enwik8.zip, or a prefix of it (as in ../shared/data)."""
+    position. `path`: enwik8, enwik8.gz or enwik8.zip, or a prefix of it (the results pages use its first
+    4,154,399 bytes)."""
 
     def __init__(
         self,
