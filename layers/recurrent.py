@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from layers.attention import scaled_dot_product_attention
+from layers.lstm_recurrence import LSTMRecurrence
 
 LSTMImpl = Literal["manual", "torch"]
 State = tuple[Tensor, Tensor]
@@ -120,20 +121,14 @@ class LSTM(nn.Module):
         """One layer, one direction: (T, B, I) → outputs (T, B, H), final h and c (B, H)."""
         w_ih, w_hh = getattr(self, f"weight_ih_{name}"), getattr(self, f"weight_hh_{name}")
         bias = getattr(self, f"bias_ih_{name}") + getattr(self, f"bias_hh_{name}")
-        # The input's share of every gate at every step in one matmul; only h_{t−1} must wait for the loop.
+        # The input's share of every gate at every step in one matmul; only h_{t−1} must wait for the loop,
+        # which runs with its gradient written out (layers/lstm_recurrence.py), each step through lstm_cell.
         input_gates = torch.matmul(x, w_ih.t()) + bias  # (T, B, 4H)
-        w_hh_t = w_hh.t()  # (H, 4H)
-        outputs: list[Tensor] = [x.new_empty(0)] * x.shape[0]
-        for t in reversed(range(x.shape[0])) if reverse else range(x.shape[0]):
-            h_next, c_next = lstm_cell(torch.addmm(input_gates[t], h, w_hh_t), c)  # (B, H) each
-            if step_mask is None:
-                h, c = h_next, c_next
-                outputs[t] = h
-            else:  # padded steps keep the state and output zeros, like a packed sequence
-                real = step_mask[t]  # (B, 1)
-                h, c = torch.where(real, h_next, h), torch.where(real, c_next, c)
-                outputs[t] = h_next * real
-        return torch.stack(outputs), h, c  # (T, B, H), (B, H), (B, H)
+        if reverse:
+            input_gates = input_gates.flip(0)
+            step_mask = None if step_mask is None else step_mask.flip(0)
+        outputs, h, c = LSTMRecurrence.apply(input_gates, h, c, w_hh, step_mask, lstm_cell)
+        return (outputs.flip(0) if reverse else outputs), h, c  # (T, B, H), (B, H), (B, H)
 
     def extra_repr(self) -> str:
         return (

@@ -173,3 +173,36 @@ def test_decoder_without_attention_needs_no_encoder_outputs():
     assert logits.shape == (3, 5, 9) and weights is None
     with pytest.raises(ValueError, match="encoder_outputs"):
         LSTMDecoder(vocab_size=9, embed_dim=4, hidden_size=6)(torch.randint(0, 9, (3, 5)))
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_the_written_out_recurrence_gradient_passes_gradcheck(padded):
+    from layers.lstm_recurrence import LSTMRecurrence
+    from layers.recurrent import lstm_cell
+
+    steps, batch, hidden = 5, 3, 4
+    gates = torch.randn(steps, batch, 4 * hidden, dtype=torch.float64, requires_grad=True)
+    h0, c0 = (torch.randn(batch, hidden, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    w_hh = torch.randn(4 * hidden, hidden, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([5, 2, 0]) if padded else torch.tensor([5, 5, 5])  # a row with no real step at all
+    step_mask = (torch.arange(steps)[:, None] < lengths[None, :]).unsqueeze(-1) if padded else None
+
+    def recurrence(gates, h0, c0, w_hh):
+        return LSTMRecurrence.apply(gates, h0, c0, w_hh, step_mask, lstm_cell)
+
+    assert torch.autograd.gradcheck(recurrence, (gates, h0, c0, w_hh))
+
+
+def test_the_lstm_runs_the_module_s_own_cell_at_every_step(monkeypatch):
+    import layers.recurrent as recurrent
+
+    calls = []
+
+    def counting_cell(gates, c):
+        calls.append(gates.shape)
+        return recurrent_cell(gates, c)
+
+    recurrent_cell = recurrent.lstm_cell
+    monkeypatch.setattr(recurrent, "lstm_cell", counting_cell)  # what a student's copy puts there
+    LSTM(3, 4, num_layers=2, bidirectional=True)(torch.randn(2, 6, 3))
+    assert len(calls) == 2 * 2 * 6 and set(calls) == {torch.Size([2, 16])}
