@@ -45,22 +45,22 @@ class Export:
     model_input_names: list[str]
 
 
-def causal_lm_export(model: Any, pad_id: int) -> Export:
+def causal_lm_export(model: Any) -> Export:
     from networks.pretrained_export import gpt2_from_lab
 
     # No begin/end-of-text tokens: the lab's language models have none, so generation runs to its length.
-    hf = gpt2_from_lab(model.net, bos_token_id=None, eos_token_id=None, pad_token_id=pad_id)
+    hf = gpt2_from_lab(model.net, bos_token_id=None, eos_token_id=None)
     card = ExportedModel(
         "causal-lm", "GPT2LMHeadModel", "AutoModelForCausalLM", "load_gpt2", "causal language model (CausalLM)"
     )
     return Export(hf, card, model.config.as_dict(), GPT2_INPUTS)
 
 
-def masked_lm_export(model: Any, pad_id: int) -> Export:
+def masked_lm_export(model: Any) -> Export:
     from networks.pretrained_export import bert_from_lab
 
     vocab = model.hparams.vocab_size
-    hf = bert_from_lab(model.encoder, vocab_rows=vocab, pad_token_id=pad_id)
+    hf = bert_from_lab(model.encoder, vocab_rows=vocab)
     card = ExportedModel("masked-lm-encoder", "BertModel", "AutoModel", "load_bert", "masked language model (MaskedLM)")
     card.left_out = [
         "the masked-LM head (the tied token embedding and a bias, no transform layer), which BertForMaskedLM's "
@@ -70,7 +70,7 @@ def masked_lm_export(model: Any, pad_id: int) -> Export:
     return Export(hf, card, {**model.config.as_dict(), "vocab_size": vocab}, BERT_INPUTS)
 
 
-def classifier_export(model: Any, path: str, pad_id: int) -> Export:
+def classifier_export(model: Any, path: str) -> Export:
     from layers.transformer import TransformerEncoder
     from networks.classifier import EncoderClassifier
     from networks.encoder_sources import HuggingFaceBertEncoder
@@ -87,7 +87,7 @@ def classifier_export(model: Any, path: str, pad_id: int) -> Export:
         config = encoder.model.config
         hf, transformer = encoder.model.eval(), {**config.to_diff_dict(), "max_len": config.max_position_embeddings}
     elif isinstance(encoder, TransformerEncoder):
-        hf, transformer = bert_from_lab(encoder, pad_token_id=pad_id), encoder.config.as_dict()
+        hf, transformer = bert_from_lab(encoder), encoder.config.as_dict()
     else:
         raise InputError(
             f"{path}: the classifier's encoder is a {type(encoder).__name__}, which has no Hugging Face twin "
@@ -100,18 +100,18 @@ def classifier_export(model: Any, path: str, pad_id: int) -> Export:
     return Export(hf, card, transformer, BERT_INPUTS)
 
 
-def build_export(model: L.LightningModule, path: str, pad_id: int) -> Export:
+def build_export(model: L.LightningModule, path: str) -> Export:
     """The Hugging Face model of a loaded checkpoint's LightningModule, or an InputError naming why not."""
     from lightning_modules.causal_lm import CausalLM
     from lightning_modules.classifier import TextClassifier
     from lightning_modules.masked_lm import MaskedLM
 
     if isinstance(model, CausalLM):
-        return causal_lm_export(model, pad_id)
+        return causal_lm_export(model)
     if isinstance(model, MaskedLM):
-        return masked_lm_export(model, pad_id)
+        return masked_lm_export(model)
     if isinstance(model, TextClassifier):
-        return classifier_export(model, path, pad_id)
+        return classifier_export(model, path)
     raise InputError(
         f"{path} holds a {type(model).__name__}, which has no Hugging Face export: give a CausalLM, MaskedLM or "
         "TextClassifier checkpoint"
@@ -137,13 +137,14 @@ def export(ckpt_path: str, out: str | Path) -> Path:
     out = Path(out)
     check_out(out)
     model = load_model(ckpt_path, L.LightningModule)
-    encoder = getattr(model, "text_encoder", None)
+    exported = build_export(model, ckpt_path)  # a task without a twin is refused first: no tokenizer would help
+    encoder = model.text_encoder  # every exportable task keeps its data's (TextEncoderInCheckpoint)
     if encoder is None:
         raise InputError(
             f"{ckpt_path} records no tokenizer (it was saved without a data module): an export needs the text "
             "encoder its data module saves in the checkpoint"
         )
-    exported = build_export(model, ckpt_path, encoder.pad_id)
+    exported.model.config.pad_token_id = encoder.pad_id
     # The tokenizer's model_max_length: the data's max_len, and no more than the model's positions cover.
     limits = [n for n in (model.text_encoder_state.get("max_len"), exported.transformer.get("max_len")) if n]
     tokenizer = to_pretrained_tokenizer(encoder, min(limits, default=None), exported.model_input_names)

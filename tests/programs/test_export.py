@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 from torch.utils.tensorboard import SummaryWriter
-from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, BertModel, GPT2LMHeadModel
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, BertConfig, BertModel, GPT2LMHeadModel
 
 from datamodules.encoders import ByteEncoder, CharEncoder, SubwordEncoder, WordEncoder
 from datamodules.toy_grammar import generate_text
@@ -28,7 +28,7 @@ from lightning_modules.classifier import TextClassifier
 from lightning_modules.masked_lm import MaskedLM
 from networks.classifier import EncoderClassifier
 from networks.embedding_encoder import EmbeddingEncoder
-from networks.encoder_sources import ScratchEncoder
+from networks.encoder_sources import BertEncoder, HuggingFaceBertEncoder, ScratchEncoder
 from networks.heads import PooledHead
 from networks.pretrained import load_bert, load_gpt2
 from programs import export
@@ -39,6 +39,12 @@ TINY = {"d_model": 16, "n_heads": 2, "n_layers": 2, "max_len": 48, "dropout": 0.
 BERT_LIKE = {**TINY, "norm": "post", "embedding_norm": True}
 TEXT, _ = generate_text(4000, seed=0)
 REVIEWS = [d.decode("utf-8", errors="replace") for d in acl_imdb_files(4).values() if d][:12]
+
+
+@functools.cache
+def wordpiece():
+    """A WordPiece of 200 sub-words fitted to the fixture reviews (once: the fitting is most of a classifier's cost)."""
+    return train_wordpiece(REVIEWS, vocab_size=200)
 
 
 def randomize(module: torch.nn.Module) -> None:
@@ -135,24 +141,39 @@ def word_mlm() -> tuple[MaskedLM, WordEncoder]:
     return model.eval(), encoder
 
 
-def subword_classifier(head=PooledHead, **transformer) -> tuple[TextClassifier, SubwordEncoder]:
-    encoder = SubwordEncoder(train_wordpiece(REVIEWS, vocab_size=200))
+def subword_classifier(head=PooledHead, source=None, **transformer) -> tuple[TextClassifier, SubwordEncoder]:
+    """A classifier over a trained WordPiece; its encoder from scratch, or `source` (a BERT encoder factory)."""
+    encoder = SubwordEncoder(wordpiece())
     scratch = functools.partial(ScratchEncoder, transformer=TransformerConfig(**{**BERT_LIKE, **transformer}))
-    backbone = functools.partial(EncoderClassifier, encoder=scratch, head=head)
+    backbone = functools.partial(EncoderClassifier, encoder=source or scratch, head=head)
     model = TextClassifier(backbone, vocab_size=encoder.vocab_size)
     randomize(model)
     return model.eval(), encoder
+
+
+def tiny_bert_folder(root: Path, vocab_size: int) -> str:
+    """A random BertModel in a save_pretrained folder: the pretrained source of BERT-started classifiers."""
+    config = BertConfig(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=48)  # fmt: skip
+    BertModel(config, add_pooling_layer=False).save_pretrained(root / "tiny-bert")
+    return str(root / "tiny-bert")
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Each kind of checkpoint, exported once by lab-export's main(): {name: (model, encoder, ckpt, folder)}."""
     root = tmp_path_factory.mktemp("export")
+    bert = tiny_bert_folder(root, SubwordEncoder(wordpiece()).vocab_size)
     made = {
         "char_lm": (*char_lm(), {"val/bpc": 1.5}),
         "byte_lm": (*byte_lm(), {}),
         "mlm": (*word_mlm(), {"val/loss": 2.0}),
         "classifier": (*subword_classifier(), {"val/acc": 0.75}),
+        "bert_classifier": (*subword_classifier(source=functools.partial(BertEncoder, name_or_dir=bert)), {}),
+        "hf_bert_classifier": (
+            *subword_classifier(source=functools.partial(HuggingFaceBertEncoder, name_or_dir=bert)),
+            {},
+        ),
     }
     out = {}
     for name, (model, encoder, metrics) in made.items():
@@ -196,7 +217,7 @@ def test_greedy_generation_is_the_labs(exported, name):
     assert len(set(ours[0, 8:].tolist())) > 2  # a real sequence of choices, not one token repeated
 
 
-@pytest.mark.parametrize("name", ["mlm", "classifier"])
+@pytest.mark.parametrize("name", ["mlm", "classifier", "bert_classifier", "hf_bert_classifier"])
 def test_the_encoder_is_bert_with_the_same_hidden_states_on_a_padded_batch(exported, name):
     model, encoder, _, folder = exported[name]
     lab_encoder = model.encoder if name == "mlm" else model.network.encoder
@@ -210,7 +231,7 @@ def test_the_encoder_is_bert_with_the_same_hidden_states_on_a_padded_batch(expor
     mask = ours["attention_mask"]
     assert batch.attention_mask.bool().tolist() == mask.tolist() and not mask.all()  # padded rows
     with torch.no_grad():
-        expected = lab_encoder(ours["input_ids"], mask)
+        expected = lab_encoder(ours["input_ids"], mask)  # (B, T, D)
         assert_close(hf(**batch).last_hidden_state[mask], expected[mask])
         assert_close(load_bert(str(folder)).eval()(ours["input_ids"], mask)[mask], expected[mask])
 
@@ -239,19 +260,20 @@ def one_line_error(capsys, argv) -> str:
 
 
 def bad_checkpoints(root: Path) -> dict[str, Path]:
-    encoder = SubwordEncoder(train_wordpiece(REVIEWS, vocab_size=200))
+    encoder = SubwordEncoder(wordpiece())
     shallow = functools.partial(EncoderClassifier, encoder=EmbeddingEncoder, head=PooledHead)
     recurrent = {
         "class_path": "networks.recurrent_classifier.RecurrentClassifier",
         "init_args": {"embed_dim": 8, "hidden_size": 8},
     }
-    lm, char_encoder = char_lm()
+    char_encoder = CharEncoder(Vocabulary(sorted(set(TEXT))))
+    lm = CausalLM(char_encoder.vocab_size, transformer=TINY, sample_every_n_steps=0)
     models = {
         "shallow": (TextClassifier(shallow, vocab_size=encoder.vocab_size), encoder),
         "recurrent": (TextClassifier(recurrent, vocab_size=encoder.vocab_size), encoder),
         "pre_norm": (subword_classifier(norm="pre")[0], encoder),
         "no_embedding_norm": (subword_classifier(embedding_norm=False)[0], encoder),
-        "post_norm_lm": (CausalLM(char_encoder.vocab_size, transformer={**TINY, "norm": "post"}), char_encoder),
+        "post_norm_lm": (CausalLM(lm.hparams.vocab_size, transformer={**TINY, "norm": "post"}), char_encoder),
         "no_tokenizer": (lm, None),
     }
     return {name: save_run(root, name, model, enc, max_len=40) for name, (model, enc) in models.items()}
