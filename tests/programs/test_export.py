@@ -298,3 +298,30 @@ def test_bad_input_is_one_line_and_writes_nothing(exported, tmp_path, capsys):
     assert line == f"error: {existing} (--out) exists: export into a new folder (nothing is overwritten)"
     line = one_line_error(capsys, ["--ckpt_path", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "x")])
     assert "none.ckpt: no such checkpoint file" in line
+
+
+@pytest.mark.slow
+def test_a_run_of_train_py_exports_and_generates_as_the_lab(corpora, cli_in_tmp_path, capsys):
+    """The whole path on a checkpoint LightningCLI wrote (its own hyperparameter layout, config.yaml, logs):
+    configs/toy_lm/transformer.yaml for one epoch of two steps on the fixture corpus, exported, sampled."""
+    from lightning_modules.cli import LabCLI
+    from programs.generate import load_checkpoint_model
+    from tests.fixtures import config_overrides
+
+    config = Path(__file__).resolve().parents[2] / "configs/toy_lm/transformer.yaml"
+    small = ["--model.init_args.transformer.d_model", "32", "--model.init_args.transformer.n_layers", "1"]
+    cli = LabCLI(
+        args=["fit", "--config", str(config), *config_overrides(config, corpora), "--trainer.max_epochs", "1", *small]
+    )
+    ckpt = Path(cli.trainer.log_dir) / "checkpoints/last.ckpt"
+    folder = cli_in_tmp_path / "toy-gpt2"
+    export.main(["--ckpt_path", str(ckpt), "--out", str(folder)])
+    lab = load_checkpoint_model(str(ckpt), "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    hf = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
+    prompt = torch.tensor([lab.encode("the cat ")])
+    assert tokenizer("the cat ").input_ids == prompt[0].tolist()
+    theirs = hf.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=False, max_new_tokens=20)
+    assert theirs.tolist() == generate(lab.net, prompt, 20, temperature=0.0).tolist()
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "datamodules.toy_grammar.ToyGrammarDataModule" in card and "| val/bpc (best, monitored) |" in card
