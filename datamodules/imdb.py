@@ -37,12 +37,10 @@ from lab_errors import InputError, MissingInputError
 def load_tokenizer(name_or_dir: str) -> tokenizers.Tokenizer:
     """The fast tokenizer behind AutoTokenizer.from_pretrained(name_or_dir), or one line saying why not (a
     folder that is not a tokenizer; a name neither cached nor reachable, said in seconds: networks/hub.py)."""
-    from transformers import AutoTokenizer
-
-    from networks.hub import load_pretrained
+    from networks.hub import load_fast_tokenizer
 
     try:
-        return load_pretrained(AutoTokenizer, name_or_dir, required_file="tokenizer_config.json").backend_tokenizer
+        return load_fast_tokenizer(name_or_dir)
     except InputError as err:  # networks/hub.py turns every failure into one line; say which setting it was
         raise type(err)(f"pretrained_tokenizer: {err}") from err
 

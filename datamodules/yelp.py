@@ -52,11 +52,9 @@ def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool = True) -
 def pretrained_wordpiece(name: str) -> tokenizers.Tokenizer:
     """The fast tokenizer behind `AutoTokenizer.from_pretrained(name)` (with [CLS] … [SEP]); a name neither
     cached nor reachable, or a folder that is not a tokenizer, is an InputError within seconds (networks/hub.py)."""
-    from transformers import AutoTokenizer
+    from networks.hub import load_fast_tokenizer
 
-    from networks.hub import load_pretrained
-
-    return load_pretrained(AutoTokenizer, name, required_file="tokenizer_config.json").backend_tokenizer
+    return load_fast_tokenizer(name)
 
 
 class YelpPolarityDataModule(ClassificationDataModule):

