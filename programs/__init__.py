@@ -9,6 +9,10 @@ command of its own:
     probe        lab-probe        linear-probe accuracy of a masked-LM pretraining run's checkpoints
     run_report   lab-report       a report of runs: a table of accuracy, time and memory, learning curves
     exercises    lab-exercises    student copies with the solutions cut out, and their autograder
+    notebooks    lab-notebooks    the notebooks, built from their text sources and run as CI runs them
+    export       lab-export       a trained model as a Hugging Face GPT-2 or BERT folder with its model card
+
+Beside them: exercise_cells (what a notebook's show/check cells call) and model_card (export's README.md).
 
 (run_report, not report: tuning/report.py is the report of an Optuna study.)
 
