@@ -23,7 +23,7 @@ input { width: 6rem; font: inherit; }
 button { font: inherit; padding: 0.3rem 1.2rem; margin-top: 0.5rem; }
 #error { color: #b00020; white-space: pre-wrap; }
 #probability { font-size: 1.6rem; font-weight: bold; }
-.panels { display: flex; flex-wrap: wrap; gap: 1rem; }
+.layer { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-end; }
 .panel { margin: 0; }
 .panel figcaption { font-size: 0.85rem; text-align: center; }
 .panel text { font-size: 10px; font-family: monospace; }
@@ -66,12 +66,13 @@ SENTIMENT_BODY = """
 <section id="result" hidden>
   <p>P(positive) = <output id="probability"></output> <span id="verdict"></span></p>
   <p id="attention-note"></p>
-  <div id="attention" class="panels"></div>
+  <div id="attention"></div>
 </section>
 """
 
-# Heatmaps in SVG: queries down, keys across, white (0) to dark blue (1), as the training figures
-# (lightning_modules/plots.py) draw them with a fixed 0..1 scale.
+# Heatmaps in SVG, one row of heads per layer: queries down, keys across, from white (0) to dark blue (1), the
+# training figures' fixed scale (lightning_modules/plots.py), shaded by √weight: over T tokens an even spread is
+# 1/T each, which a linear shade would draw all but white.
 SENTIMENT_SCRIPT = """
 const SVG = "http://www.w3.org/2000/svg";
 function svg(name, attributes) {
@@ -80,7 +81,7 @@ function svg(name, attributes) {
   return element;
 }
 function shade(w) {
-  const t = Math.max(0, Math.min(1, w));
+  const t = Math.sqrt(Math.max(0, Math.min(1, w)));
   const mix = (a, b) => Math.round(a + (b - a) * t);
   return `rgb(${mix(255, 8)},${mix(255, 48)},${mix(255, 107)})`;
 }
@@ -130,11 +131,15 @@ document.getElementById("form").addEventListener("submit", async (event) => {
     note.textContent = "This model has no attention layers to show.";
   } else {
     const shown = attention.tokens.length;
-    note.textContent = `Attention weights, one panel per layer and head (queries down, keys across)` +
-      (shown < attention.token_count ? `: the first ${shown} of ${attention.token_count} tokens.` : ".");
-    attention.layers.forEach((heads, layer) => heads.forEach((weights, head) => {
-      drawing.append(panel(attention.tokens, weights, layer, head));
-    }));
+    note.textContent = "Attention weights, one panel per layer and head: queries down, keys across; white is 0 " +
+      "and dark blue 1, shaded by the weight's square root (hover over a cell for its value)" +
+      (shown < attention.token_count ? `; the first ${shown} of ${attention.token_count} tokens.` : ".");
+    attention.layers.forEach((heads, layer) => {
+      const row = document.createElement("div");
+      row.className = "layer";
+      heads.forEach((weights, head) => row.append(panel(attention.tokens, weights, layer, head)));
+      drawing.append(row);
+    });
   }
   document.getElementById("result").hidden = false;
   done();

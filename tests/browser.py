@@ -42,7 +42,7 @@ def headless_chromium() -> Iterator:
 
 def offline_page(browser, outside: list[str]):
     """A new page whose requests to anywhere but this machine are aborted, their URLs appended to `outside`."""
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
 
     def route(route) -> None:
         url = route.request.url
