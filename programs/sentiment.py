@@ -8,9 +8,10 @@
 
 From Python:
 
-    from programs.sentiment import load_classifier, predict_sentiment
+    from programs.sentiment import attention_weights, load_classifier, predict_sentiment
     model = load_classifier("runs/.../last.ckpt")
     predict_sentiment(model, "A gripping film.")          # 0.93: the probability that it is positive
+    tokens, weights = attention_weights(model, "A gripping film.")  # each attention layer's (H, T, T) weights
 
 The checkpoint carries the data module's text encoder (tokenizer, cleaning, vocabulary), so text is turned
 into ids exactly as in training, and cut to the same length.
