@@ -8,9 +8,10 @@
 
 From Python:
 
-    from programs.sentiment import load_classifier, predict_sentiment
+    from programs.sentiment import attention_weights, load_classifier, predict_sentiment
     model = load_classifier("runs/.../last.ckpt")
     predict_sentiment(model, "A gripping film.")          # 0.93: the probability that it is positive
+    tokens, weights = attention_weights(model, "A gripping film.")  # each attention layer's (H, T, T) weights
 
 The checkpoint carries the data module's text encoder (tokenizer, cleaning, vocabulary), so text is turned
 into ids exactly as in training, and cut to the same length.
@@ -35,6 +36,7 @@ from lab_errors import InputError
 from lightning_modules.classifier import TextClassifier
 from lightning_modules.loading import load_model
 from lightning_modules.one_line_errors import input_errors_in_one_line
+from networks.classifier import EncoderClassifier
 
 
 def load_classifier(ckpt_path: str, map_location: str = "cpu") -> TextClassifier:
@@ -53,19 +55,44 @@ def input_limit(model: TextClassifier) -> int | None:
     return min(limits) if limits else None
 
 
-@torch.no_grad()
-def predict_sentiment(model: TextClassifier, text: str | list[str]) -> float | list[float]:
-    """The probability that `text` is positive (class 1), in [0, 1]; a list of texts gives a list."""
+def encoded_batch(model: TextClassifier, texts: list[str]) -> dict[str, torch.Tensor]:
+    """`texts` as the model read its training data: input_ids (B, T) and attention_mask (B, T) on its device,
+    cut to input_limit(model)."""
     encoder = model.text_encoder  # built once per model, not per call
     if encoder is None:
         raise InputError("this model has no text encoder: load it with load_classifier(checkpoint)")
+    batch = encoder.batch(texts, input_limit(model))
+    device = next(model.parameters()).device
+    return {key: batch[key].to(device) for key in ("input_ids", "attention_mask")}
+
+
+@torch.no_grad()
+def predict_sentiment(model: TextClassifier, text: str | list[str]) -> float | list[float]:
+    """The probability that `text` is positive (class 1), in [0, 1]; a list of texts gives a list."""
     texts = [text] if isinstance(text, str) else list(text)
     if not texts:
         return []
-    batch = encoder.batch(texts, input_limit(model))
-    device = next(model.parameters()).device
-    probabilities = model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).softmax(-1)[:, 1]
+    batch = encoded_batch(model, texts)
+    probabilities = model(batch["input_ids"], batch["attention_mask"]).softmax(-1)[:, 1]
     return probabilities.item() if isinstance(text, str) else probabilities.tolist()
+
+
+def shows_attention(model: TextClassifier) -> bool:
+    """Whether the model's network has attention weights to show (hand-built attention layers)."""
+    return isinstance(model.network, EncoderClassifier) and model.network.shows_attention
+
+
+@torch.no_grad()
+def attention_weights(model: TextClassifier, text: str) -> tuple[list[str], list[torch.Tensor]]:
+    """The tokens the model reads of `text` and each attention layer's weights over them, (H, T, T) each
+    (a single-head layer as H = 1): queries down, keys across, each row summing to 1 over the real tokens."""
+    if not shows_attention(model):
+        raise InputError(f"{type(model.network).__name__} has no attention weights to show")
+    batch = encoded_batch(model, [text])
+    _, weights = model.network(batch["input_ids"], batch["attention_mask"], return_weights=True)
+    n = int(batch["attention_mask"][0].sum())
+    tokens = model.text_encoder.decode(batch["input_ids"][0, :n].tolist())
+    return tokens, [w[0, ..., :n, :n].reshape(-1, n, n) for w in weights]  # (H, T, T), a (T, T) layer as H = 1
 
 
 def decoded(raw: bytes, where: str) -> str:

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The headless browser of lab-demo's page tests (tests/browser.py): Debian's `chromium` package, installed only
+# when no chromium is on PATH. Playwright (extras/demo.txt) drives it by its path; its own download is not used.
+set -euo pipefail
+if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+echo "+ apt-get install chromium (for lab-demo's browser tests)"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
