@@ -1,7 +1,13 @@
-"""docs/walkthrough.md runs as written: its Python blocks are executed in order, in one namespace."""
+"""docs/walkthrough.md runs as written: its Python blocks are executed in order, in one namespace.
+
+Slow-marked: CI runs the same blocks as the walkthrough notebook (`python -m programs.notebooks run`, built from
+this page), whose cells hold the same assertions; this test is the quick way to run them under pytest.
+"""
 
 import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 WALKTHROUGH = ROOT / "docs/walkthrough.md"
@@ -11,6 +17,7 @@ def python_blocks(markdown: str) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```$", markdown, flags=re.S | re.M)
 
 
+@pytest.mark.slow
 def test_the_walkthrough_runs_as_written(cli_in_tmp_path, capsys):
     (cli_in_tmp_path / "configs").symlink_to(ROOT / "configs")  # its commands run from the repository root
     blocks = python_blocks(WALKTHROUGH.read_text())
