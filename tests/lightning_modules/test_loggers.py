@@ -88,7 +88,10 @@ def check_run_folders(runs: Runs, hparams: dict) -> dict:
     return config
 
 
-@pytest.mark.parametrize("resume", RESUME)
+# TensorBoard, the default, is checked in the default suite by tests/test_train.py (scalars, hparams, config and
+# attention images of a run; exact resumption) and tests/lightning_modules/test_causal_lm.py (text samples):
+# here both variants are slow, to keep the suite's time.
+@pytest.mark.parametrize("resume", [pytest.param(False, marks=pytest.mark.slow), *RESUME[1:]])
 def test_tensorboard_stores_metrics_hparams_config_and_figures_and_resumes(resume):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
