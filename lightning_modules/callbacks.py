@@ -16,6 +16,8 @@ from lightning.pytorch.callbacks import BasePredictionWriter, Callback, Learning
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from lightning_modules import logger_runs
+
 
 def collect_rng_states() -> dict[str, Any]:
     """Every generator's state, as tensors and plain numbers so checkpoints load with weights_only=True."""
@@ -172,6 +174,8 @@ class RemoveFailedRun(Callback):
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         folder = getattr(trainer.logger, "log_dir", None)  # the logger's own: trainer.log_dir would broadcast
+        if logger_runs.keeps_own_runs(trainer.logger):
+            folder = trainer.default_root_dir  # a W&B or MLflow run's folder (lightning_modules/logger_runs.py)
         if not trainer.is_global_zero or folder is None or not Path(folder).is_dir():
             return
         files = [p for p in Path(folder).rglob("*") if p.is_file()]
@@ -222,7 +226,7 @@ class PredictionWriter(BasePredictionWriter):
                     texts.append(" ".join(decode(ids[mask], skip_special=True)) if decode else "")
         if len(texts) != len(probabilities):
             raise RuntimeError(f"{len(probabilities)} predictions for {len(texts)} texts")
-        out = Path(trainer.log_dir or ".") / "predictions.tsv"
+        out = Path(trainer.log_dir or trainer.default_root_dir) / "predictions.tsv"  # MLflow: no log_dir
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as f:
             f.writelines(line + "\n" for line in prediction_rows(probabilities, texts, number))
@@ -243,8 +247,32 @@ def prediction_rows(probabilities: torch.Tensor, texts: list[str], number: str =
 
 class SaveConfigBesideLogs(SaveConfigCallback):
     """Writes the resolved config.yaml into the logger's run folder; a run without a logger has no such
-    folder, and its config would otherwise land in the working directory (Lightning's default_root_dir)."""
+    folder, and its config would otherwise land in the working directory (Lightning's default_root_dir).
+
+    A W&B or MLflow run's folder is the trainer's default_root_dir (Lightning's `trainer.log_dir` is for them a
+    folder every run shares: lightning_modules/logger_runs.py), and the config also goes into the logger's run,
+    whose id the folder records for `--ckpt_path last`; a W&B run is finished when the trainer is done."""
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if trainer.logger is not None:
+        if trainer.logger is None:
+            return
+        if not logger_runs.keeps_own_runs(trainer.logger):
             super().setup(trainer, pl_module, stage)
+            return
+        if self.already_saved:
+            return
+        if trainer.is_global_zero:
+            folder = Path(trainer.default_root_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / self.config_filename
+            self.parser.save(
+                self.config, str(path), skip_none=False, overwrite=self.overwrite, multifile=self.multifile
+            )
+            logger_runs.send_config(trainer.logger, path)
+            logger_runs.record_run(trainer.logger, folder)
+        self.already_saved = True
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger_runs.finish_run(logger)

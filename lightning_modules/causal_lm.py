@@ -9,7 +9,6 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
-from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
 from torchmetrics import SumMetric
 
@@ -18,6 +17,7 @@ from lab_errors import InputError
 from layers.generation import check_sampling, generate
 from layers.transformer import TransformerConfig, TransformerLM
 from lightning_modules import optim
+from lightning_modules.logger_media import log_text, takes_media
 from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
 
 IGNORE = -100
@@ -173,10 +173,9 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
             self.log_sample()
 
     def log_sample(self) -> str | None:
-        """Continue 16 characters of validation text and log prompt and continuation to TensorBoard."""
+        """Continue 16 characters of validation text and log prompt and continuation to the run's loggers."""
         datamodule = self.trainer.datamodule
-        loggers = [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
-        if not isinstance(datamodule, LanguageModelDataModule) or not loggers:  # see setup
+        if not isinstance(datamodule, LanguageModelDataModule) or not takes_media(self.loggers):  # see setup
             return None
         encoder = datamodule.text_encoder
         generator = torch.Generator().manual_seed(self.global_step)
@@ -191,8 +190,6 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
             generator=torch.Generator(device=self.device).manual_seed(self.global_step),
         )
         seed, continuation = encoder.text(tokens[0, :16].tolist()), encoder.text(tokens[0, 16:].tolist())
-        for logger in loggers:  # TensorBoard renders Markdown: code spans keep spaces and symbols as they are
-            logger.experiment.add_text(
-                "samples", f"step {self.global_step}: `{seed}` → `{continuation}`", self.global_step
-            )
+        # TensorBoard renders Markdown: code spans keep spaces and symbols as they are.
+        log_text(self.loggers, "samples", f"step {self.global_step}: `{seed}` → `{continuation}`", self.global_step)
         return seed + continuation

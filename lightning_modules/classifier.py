@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from jsonargparse import ArgumentError, ArgumentParser
 from lightning.pytorch.cli import OptimizerCallable
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
@@ -25,6 +24,7 @@ from lab_errors import InputError, first_line
 from lightning_modules import optim
 from lightning_modules.epoch_metrics import ResumableEpochMetrics
 from lightning_modules.lengths import check_lengths
+from lightning_modules.logger_media import log_figure, takes_media
 from lightning_modules.plots import attention_figure
 from lightning_modules.text_encoder_state import TextEncoderInCheckpoint
 from networks.classifier import EncoderClassifier
@@ -162,8 +162,7 @@ class TextClassifier(ResumableEpochMetrics, TextEncoderInCheckpoint, optim.Warmu
             return
         if not (isinstance(network, EncoderClassifier) and network.shows_attention):
             return
-        loggers = [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
-        if not loggers:
+        if not takes_media(self.loggers):
             return
         with torch.no_grad():
             logits, weights = network(batch["input_ids"], batch["attention_mask"], return_weights=True)
@@ -178,8 +177,7 @@ class TextClassifier(ResumableEpochMetrics, TextEncoderInCheckpoint, optim.Warmu
             label = int(batch["labels"][i])
             captions.append(f"label {label}, p = {probs[i, label]:.2f}")
         figure = attention_figure(examples, captions)
-        for logger in loggers:
-            logger.experiment.add_figure("val/attention", figure, self.global_step)
+        log_figure(self.loggers, "val/attention", figure, self.global_step)
 
 
 def backbone_spec(backbone: Any) -> dict | None:

@@ -3,7 +3,8 @@
 What it adds to LightningCLI:
 - vocab_size, num_classes and pad_id flow from the data module into the model (when the model takes them);
 - runs are logged under runs/<task>/<experiment>/version_N, named after the config file, whatever the logger
-  (TensorBoard by default, CSVLogger or any logger with `save_dir`, `name` and `version`);
+  (TensorBoard by default, CSVLogger or any logger with `save_dir`, `name` and `version`; WandbLogger and
+  MLFlowLogger through lightning_modules/logger_runs.py);
 - callbacks every run uses, each a top-level key that `--print_config` shows: `checkpoint`
   (BestAndLastCheckpoint: best by `checkpoint.monitor`, and a last.ckpt that is the latest state),
   `random_state` and `train_loader_place` (exact resumption, mid-epoch too), `hparams_summary`, `lr_monitor`,
@@ -32,6 +33,7 @@ import lightning as L
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -49,7 +51,9 @@ from lightning_modules.callbacks import (
     TrainLoaderPlace,
 )
 from lightning_modules.checkpoints import find_checkpoint, read_checkpoint, run_folder_of, version_number
+from lightning_modules.csv_resume import keep_earlier_metrics
 from lightning_modules.last_checkpoint import BestAndLastCheckpoint
+from lightning_modules.logger_runs import own_runs_logger, point_at_run, require_package
 from lightning_modules.one_line_errors import (
     innermost,
     innermost_input_error,
@@ -187,6 +191,11 @@ class LabCLI(LightningCLI):
         if folder is not None and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
 
+    def before_fit(self) -> None:
+        """A CSVLogger run resumed in its folder keeps the metrics logged before (lightning_modules/csv_resume.py)."""
+        if self.config.fit.get("ckpt_path"):
+            keep_earlier_metrics(self.trainer.logger)
+
     def before_predict(self) -> None:
         """`predict` writes what a model's own `predict_step` returns (a classifier's class probabilities); a
         model without one (a language model) is refused in one line that says which program serves it."""
@@ -208,12 +217,25 @@ def locate_run(config: Any, subcommand: str) -> Path | None:
     """Names the run after its config file, turns `--ckpt_path last|best` into a file (an InputError when the
     file is not a readable checkpoint), and points the logger at the folder the results belong in: the resumed
     or evaluated run's, or a new run folder claimed here (returned, so that a run that fails before it starts
-    can remove it)."""
+    can remove it). A W&B or MLflow logger gets its run folder too (lightning_modules/logger_runs.py)."""
     logger = config.get("trainer", {}).get("logger")
     init_args = getattr(logger, "init_args", None)
-    folders = init_args is not None and all(hasattr(init_args, k) for k in ("save_dir", "name", "version"))
-    if folders and init_args.name == AUTO_NAME:
-        init_args.name = experiment_name(config.get("config") or [])
+    own_runs = own_runs_logger(logger) if init_args is not None else None
+    if own_runs is not None:
+        require_package(own_runs)
+    folders = own_runs is not None or (
+        init_args is not None and all(hasattr(init_args, k) for k in ("save_dir", "name", "version"))
+    )
+    name = experiment_name(config.get("config") or [])
+    if folders and getattr(init_args, "name", None) == AUTO_NAME:
+        # A W&B run's name (carried over from the TensorBoard default) is set by point_at_run.
+        init_args.name = None if own_runs is not None else name
+    if own_runs is not None:
+        chosen = getattr(init_args, "save_dir", None) if own_runs is WandbLogger else None
+        experiment = Path(chosen if chosen not in (None, ".") else RUNS_DIR) / name
+    elif folders:
+        experiment = Path(init_args.save_dir) / init_args.name
+    run_dir = None  # a W&B or MLflow run's folder, once known
     if subcommand in EVALUATIONS:  # they save nothing, and a ModelCheckpoint would warn that the dirpath changed
         config.trainer.enable_checkpointing = False
     if config.get("weights_only") is False:
@@ -226,29 +248,47 @@ def locate_run(config: Any, subcommand: str) -> Path | None:
     if ckpt_path in ("last", "best"):
         if not folders:
             raise InputError(f"--ckpt_path {ckpt_path} looks in a logger's run folders; with this logger pass a file")
-        experiment = Path(init_args.save_dir) / init_args.name
         found = find_checkpoint(experiment, ckpt_path)
         if found is None and (ckpt_path == "best" or subcommand != "fit"):
             raise MissingInputError(f"no {ckpt_path} checkpoint under {experiment}")
         if found is None:
             print(f"no checkpoint to resume under {experiment}: starting a new run", file=sys.stderr)
             config.ckpt_path = None
-        config.ckpt_path = str(found)
-        if subcommand == "fit":  # keep logging into the run being resumed
-            init_args.version = found.parent.parent.name
+        else:
+            config.ckpt_path = str(found)
+        if found is not None and subcommand == "fit":  # keep logging into the run being resumed
+            if own_runs is not None:
+                run_dir = found.parent.parent
+            else:
+                init_args.version = found.parent.parent.name
     if config.ckpt_path:
         read_checkpoint(config.ckpt_path)
-        run_dir = run_folder_of(Path(config.ckpt_path))
-        if subcommand in EVALUATIONS and run_dir is not None and folders:
+        checkpoint_run = run_folder_of(Path(config.ckpt_path))
+        if subcommand in EVALUATIONS and checkpoint_run is not None and folders:
             # The evaluation's logs, config and predictions go with the run: <run>/<subcommand>/.
-            init_args.save_dir, init_args.name, init_args.version = str(run_dir), "", subcommand
+            if own_runs is not None:
+                run_dir = checkpoint_run / subcommand
+            else:
+                init_args.save_dir, init_args.name, init_args.version = str(checkpoint_run), "", subcommand
     logs = not config.get("trainer", {}).get("fast_dev_run")  # fast_dev_run swaps the logger for a dummy
-    if folders and logs and init_args.version is None and rank_zero_only.rank == 0:
+    claimed = None
+    unclaimed = run_dir is None if own_runs is not None else folders and init_args.version is None
+    if folders and logs and unclaimed and rank_zero_only.rank == 0:
         # Claimed now, not when the logger first writes: two runs started together would pick the same number.
         # (Processes of a multi-device run other than rank 0 write no logs; they follow rank 0's folder.)
-        init_args.version = claim_run_folder(Path(init_args.save_dir) / init_args.name)
-        return Path(init_args.save_dir) / init_args.name / f"version_{init_args.version}"
-    return None
+        number = claim_run_folder(experiment)
+        claimed = experiment / f"version_{number}"
+        if own_runs is not None:
+            run_dir = claimed
+        else:
+            init_args.version = number
+    if own_runs is not None and logs and run_dir is not None:
+        label = run_dir.name if version_number(run_dir) >= 0 else f"{run_dir.parent.name}/{run_dir.name}"
+        point_at_run(own_runs, init_args, run_dir, name, label, Path(RUNS_DIR))
+        config.trainer.default_root_dir = str(run_dir)  # where SaveConfigBesideLogs writes config.yaml
+        if subcommand == "fit":
+            config.checkpoint.dirpath = str(run_dir / "checkpoints")
+    return claimed
 
 
 def claim_run_folder(experiment: Path) -> int:

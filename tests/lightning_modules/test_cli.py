@@ -175,7 +175,7 @@ def test_evaluating_a_run_writes_into_its_folder_without_warnings(in_tmp_path):
 
 
 def test_a_csv_logger_run_is_named_after_its_config_and_resumes_with_ckpt_path_last(in_tmp_path):
-    # imdb_synth/attention draws attention figures, which a CSV logger cannot take: they are skipped.
+    # imdb_synth/attention draws attention figures, which a CSV run writes as files under media/ (docs/loggers.md).
     csv = ["--trainer.logger", "CSVLogger", "--trainer.logger.save_dir", "csvruns", "--trainer.log_every_n_steps", "1"]
     stop = json.dumps([{"class_path": "tests.utils.StopAfterEpoch", "init_args": {"epochs": 1}}])
     first = LabCLI(args=["fit", "--config", IMDB_SYNTH_ATTENTION, *SMALL, *csv, "--trainer.max_epochs", "2",
