@@ -63,6 +63,7 @@ def letters(text: str) -> int:
     return sum(ch.isascii() and ch.isalpha() for ch in text)
 
 
+@pytest.mark.slow  # suite time: long; CI runs the default suite
 def test_every_perturbation_is_the_same_for_the_same_seed_and_text_in_another_process():
     text = " ".join(SENTENCES) + " Nothing else, really."
     here = {name: compose(name)(text, seed=3) for name in PERTURBATIONS}

@@ -98,6 +98,7 @@ def test_the_copy_stubs_every_region_and_still_imports(stub_copy):
     assert done.stdout.startswith("stub: return (x − mean)/√(var + eps)·γ + β")
 
 
+@pytest.mark.slow  # suite time: long; CI runs the default suite
 def test_one_restored_region_scores_exactly_it_and_a_loop_or_a_crash_loses_only_its_own(stub_copy, tmp_path):
     copy = tmp_path / "copy"
     assert lab_exercises("copy", str(copy)).returncode == 0

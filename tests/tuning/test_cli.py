@@ -83,6 +83,7 @@ def test_a_small_study_completes_and_writes_a_runnable_best_config(space_file, t
     assert cli.trainer.state.finished
 
 
+@pytest.mark.slow  # suite time: long; CI runs the default suite
 def test_an_interrupted_study_continues_to_the_requested_total(space_file, tmp_path):
     tune.main(study_args(space_file, "--n-trials", "1"))
     first = load(tmp_path).trials[0]
@@ -93,6 +94,7 @@ def test_an_interrupted_study_continues_to_the_requested_total(space_file, tmp_p
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 3  # the resume drew new parameters
 
 
+@pytest.mark.slow  # suite time: long; CI runs the default suite
 def test_the_median_pruner_stops_a_hopeless_trial(tmp_path):
     settings = StudySettings(
         config=XOR,
@@ -162,6 +164,7 @@ def test_a_full_disk_stops_the_study_in_one_line_after_its_first_trial(space_fil
     assert [t.state for t in load(tmp_path).trials] == [TrialState.FAIL]  # not two more trials that fail alike
 
 
+@pytest.mark.slow  # suite time: long; CI runs the default suite
 def test_a_key_fixed_after_the_separator_leaves_the_search(space_file, tmp_path):
     tune.main(
         [

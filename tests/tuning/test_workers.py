@@ -84,6 +84,7 @@ def test_each_process_draws_with_its_own_seed_and_the_study_records_it(tmp_path)
     assert first.seed != second.seed and all(r["base_seed"] == 7 for r in records.values())
 
 
+@pytest.mark.slow  # suite time: long; CI runs the default suite
 def test_a_draw_that_repeats_a_trial_is_not_trained_and_the_total_counts_distinct_finished_trials(tmp_path):
     study_settings = settings(tmp_path, {LR: {"type": "float", "low": 1e-3, "high": 3e-2, "log": True}}, 3)
     study = build_study(study_settings)
