@@ -5,10 +5,4 @@ set -euo pipefail
 if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
   exit 0
 fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  sudo="sudo"
-fi
-echo "+ apt-get install chromium (for lab-demo's browser tests)"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+"$(dirname "$0")/debian_package.sh" chromium "lab-demo's browser tests"

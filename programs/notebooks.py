@@ -138,13 +138,13 @@ def execute(notebook: Notebook, out: Path | None) -> float:
     nb = as_notebook(notebook)
     with tempfile.TemporaryDirectory(prefix=f"lab-notebook-{notebook.name}-") as scratch:
         (Path(scratch) / "configs").symlink_to(ROOT / "configs")
-        env_path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        os.environ["PYTHONPATH"] = env_path  # the kernel inherits it: the lab imports from a scratch folder
         resources = {"metadata": {"path": scratch}}  # the kernel's working folder
         client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources=resources)
+        # The kernel imports the lab from a scratch folder: it finds it on its PYTHONPATH.
+        kernel_path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
         started = time.monotonic()
         try:
-            client.execute()
+            client.execute(env={**os.environ, "PYTHONPATH": kernel_path})
         except CellExecutionError as err:
             failing = next(
                 (i for i, c in enumerate(nb.cells) if c.get("outputs") and c.outputs[-1].get("output_type") == "error"),

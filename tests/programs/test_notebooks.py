@@ -109,42 +109,21 @@ def test_a_failing_cell_is_one_line_naming_the_notebook_and_the_cell(tmp_path):
 
 @pytest.mark.slow
 def test_the_student_twin_of_a_notebook_stops_at_its_first_stub_until_the_region_is_written(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
     copy = tmp_path / "copy"
-    made = subprocess.run(
-        [sys.executable, "-m", "programs.exercises", "copy", str(copy), "--exercise", "padding"],
-        cwd=ROOT,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+    def run(module: str, *args: str, tree: Path) -> subprocess.CompletedProcess:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(tree)}
+        command = [sys.executable, "-m", module, *args]
+        return subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+    made = run("programs.exercises", "copy", str(copy), "--exercise", "padding", tree=ROOT)
     assert made.returncode == 0, made.stderr
-
-    def run_notebook() -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "programs.notebooks", "run", "dlvu_a3b"],
-            cwd=copy,
-            env={**env, "PYTHONPATH": str(copy)},
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-
-    stubbed = run_notebook()
+    stubbed = run("programs.notebooks", "run", "dlvu_a3b", tree=copy)
     assert stubbed.returncode == 1
     assert "error: notebooks/dlvu_a3b.py: cell 5 ('check(\"padding\")') failed: ExerciseNotPassed: " in stubbed.stderr
     assert "padding: 0 of 2 tests pass; write datamodules/batching.py's region" in stubbed.stderr
-    restored = subprocess.run(
-        [sys.executable, "-m", "programs.exercises", "restore", str(copy), "--exercise", "padding"],
-        cwd=ROOT,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    restored = run("programs.exercises", "restore", str(copy), "--exercise", "padding", tree=ROOT)
     assert restored.returncode == 0, restored.stderr
-    written = run_notebook()
+    written = run("programs.notebooks", "run", "dlvu_a3b", tree=copy)
     assert written.returncode == 0, written.stderr
     assert "dlvu_a3b: every cell ran" in written.stdout
