@@ -2,11 +2,17 @@
 
     python -m benchmarks.attention                       # B=32 T=256 D=128 H=4, padding mask, CPU
     python -m benchmarks.attention --device cuda --dtype bfloat16
+    LAB_DEFAULT_MALLOC=1 python -m benchmarks.attention  # glibc's malloc defaults, as in a user's own script
 
 Every implementation runs on the same inputs with the same weights in this one process; the runs are
 interleaved (round-robin) so a noisy neighbour slows all of them alike, and the median of the repeats
 is reported as a ratio to nn.MultiheadAttention(need_weights=False), torch's fastest call. The row
-"nn.MultiheadAttention (weights)" is torch's default call, which also returns the averaged weights.
+"nn.MultiheadAttention (weights)" is torch's default call, which also returns the averaged weights, and
+"MultiHeadAttention textbook" the whole-matrix formula (apply_attention) that the manual path takes for small
+score matrices and for return_weights=True.
+
+Like the lab's programs, the benchmark keeps large tensors on malloc's heap (lightning_modules/allocator.py);
+LAB_DEFAULT_MALLOC=1 leaves glibc's defaults, the allocation policy of any script that uses layers/ directly.
 """
 
 from __future__ import annotations
@@ -59,9 +65,17 @@ def build_cases(args: argparse.Namespace) -> dict[str, Callable[[], torch.Tensor
     return {
         "nn.MultiheadAttention": lambda: reference(x, x, x, key_padding_mask=key_padding_mask, need_weights=False)[0],
         "nn.MultiheadAttention (weights)": lambda: reference(x, x, x, key_padding_mask=key_padding_mask)[0],
+        "MultiHeadAttention textbook": lambda: textbook(manual, x, mask),
         "MultiHeadAttention manual": lambda: manual(x, mask),
         "MultiHeadAttention sdpa": lambda: fused(x, mask),
     }
+
+
+def textbook(attention: MultiHeadAttention, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The whole-matrix formula through the layer's own public steps."""
+    q, k, v = attention.project(x)
+    values, _ = attention.apply_attention(q, k, v, mask)
+    return attention.out_proj(attention.merge_heads(values))
 
 
 def run(args: argparse.Namespace) -> dict[str, float]:

@@ -7,6 +7,7 @@ from layers.attention import (
     attention_weights,
     scaled_dot_product_attention,
 )
+from layers.blocked_attention import blocked_attention
 from layers.blocks import FeedForward, TransformerBlock
 from layers.causal_attention import causal_attention
 from layers.kv_cache import KVCache
@@ -33,6 +34,7 @@ __all__ = [
     "TransformerLM",
     "TransformerStack",
     "attention_weights",
+    "blocked_attention",
     "causal_attention",
     "scaled_dot_product_attention",
     "sinusoidal_table",

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from layers.blocked_attention import blocked_attention, blocked_attention_pays
 from layers.causal_attention import blocks_pay, causal_attention
 from layers.kv_cache import KVCache
 from layers.masks import causal_bias, masking_bias, some_query_sees_no_key, visible_keys
@@ -155,7 +156,8 @@ class MultiHeadAttention(nn.Module):
 
     attn_impl: "manual" runs the hand-built maths of this file (for causal self-attention over more than
     two blocks of 64 queries, the block-by-block form of layers/causal_attention.py, which skips the masked
-    triangle); "sdpa" runs the same parameters through torch.nn.functional.scaled_dot_product_attention
+    triangle; for bidirectional attention whose score matrices exceed 2 MiB, the tile-by-tile form of
+    layers/blocked_attention.py, which keeps no (T, T) matrix for the backward); "sdpa" runs the same parameters through torch.nn.functional.scaled_dot_product_attention
     (fused kernels, same results). Attention weights are only ever computed by apply_attention, so
     `return_weights=True` always takes it.
     """
@@ -240,6 +242,11 @@ class MultiHeadAttention(nn.Module):
             # training sequence of the causal LM; layers/causal_attention.py).
             dropout_p = self.dropout if self.training else 0.0
             values, weights = causal_attention(q, k, v, mask, dropout_p), None
+        elif not self.causal and not return_weights and blocked_attention_pays(q, k, mask):
+            # The same maths as apply_attention a block of queries at a time, holding no (T, T) matrix per
+            # head (layers/blocked_attention.py).
+            dropout_p = self.dropout if self.training else 0.0
+            values, weights = blocked_attention(q, k, v, mask, dropout_p), None
         else:
             values, weights = self.apply_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, Tk)
         out = self.out_proj(self.merge_heads(values))  # (B, T, D)
