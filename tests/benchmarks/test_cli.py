@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks import cli, lstm
 
-BENCHMARKS = {"attention", "attention_scaling", "configs_table", "generation", "lstm", "nanogpt"}
+BENCHMARKS = {"attention", "attention_scaling", "configs_table", "generation", "lstm", "nanogpt", "pretrained_step"}
 
 
 @pytest.fixture(autouse=True)
