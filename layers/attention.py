@@ -158,8 +158,8 @@ class MultiHeadAttention(nn.Module):
     two blocks of 64 queries, the block-by-block form of layers/causal_attention.py, which skips the masked
     triangle; for bidirectional attention whose score matrices exceed 2 MiB, the tile-by-tile form of
     layers/blocked_attention.py, which keeps no (T, T) matrix for the backward); "sdpa" runs the same
-    parameters through torch.nn.functional.scaled_dot_product_attention (fused kernels, same results). Attention weights are only ever computed by apply_attention, so
-    `return_weights=True` always takes it.
+    parameters through torch.nn.functional.scaled_dot_product_attention (fused kernels, same results).
+    Attention weights are only ever computed by apply_attention, so `return_weights=True` always takes it.
     """
 
     def __init__(
