@@ -160,6 +160,9 @@ class MultiHeadAttention(nn.Module):
     layers/blocked_attention.py, which keeps no (T, T) matrix for the backward); "sdpa" runs the same
     parameters through torch.nn.functional.scaled_dot_product_attention (fused kernels, same results).
     Attention weights are only ever computed by apply_attention, so `return_weights=True` always takes it.
+
+    scaled=False leaves the scores unscaled, softmax(Q Kᵀ) V, on every path: the ablation of the 1/√Dh
+    factor (docs/ablations.md), whose scores then grow with Dh and saturate the softmax.
     """
 
     def __init__(
@@ -170,6 +173,7 @@ class MultiHeadAttention(nn.Module):
         bias: bool = True,
         causal: bool = False,
         attn_impl: AttentionImpl = "manual",
+        scaled: bool = True,
     ) -> None:
         super().__init__()
         if n_heads <= 0 or d_model % n_heads != 0:
@@ -178,6 +182,8 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"attn_impl must be 'manual' or 'sdpa', got {attn_impl!r}")
         self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
         self.dropout, self.causal, self.attn_impl = dropout, causal, attn_impl
+        self.scaled = scaled
+        self.scale = self.head_dim**-0.5 if scaled else 1.0
         self.qkv_proj = nn.Linear(d_model, 3 * d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
@@ -209,14 +215,14 @@ class MultiHeadAttention(nn.Module):
     def get_attention_weights(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """The weights each head puts on each key: (B, T, D) → (B, H, T, T), rows summing to 1."""
         q, k, _ = self.project(x)
-        return attention_weights(q, k, mask, self.causal)
+        return attention_weights(q, k, mask, self.causal, self.scale)
 
     def apply_attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Hand-built attention of split heads: (B, H, Tq, Dh) queries → values (B, H, Tq, Dh), weights."""
         ### BEGIN SOLUTION
         ### HINT: return (values (B, H, Tq, Dh), weights (B, H, Tq, Tk)); causal, dropout in training
         dropout_p = self.dropout if self.training else 0.0
-        return scaled_dot_product_attention(q, k, v, mask, dropout_p, self.causal)
+        return scaled_dot_product_attention(q, k, v, mask, dropout_p, self.causal, self.scale)
         ### END SOLUTION
 
     def forward(
@@ -241,12 +247,12 @@ class MultiHeadAttention(nn.Module):
             # The same maths as apply_attention, skipping the masked upper triangle block by block (a
             # training sequence of the causal LM; layers/causal_attention.py).
             dropout_p = self.dropout if self.training else 0.0
-            values, weights = causal_attention(q, k, v, mask, dropout_p), None
+            values, weights = causal_attention(q, k, v, mask, dropout_p, self.scale), None
         elif not self.causal and not return_weights and blocked_attention_pays(q, k, mask):
             # The same maths as apply_attention a block of queries at a time, holding no (T, T) matrix per
             # head (layers/blocked_attention.py).
             dropout_p = self.dropout if self.training else 0.0
-            values, weights = blocked_attention(q, k, v, mask, dropout_p), None
+            values, weights = blocked_attention(q, k, v, mask, dropout_p, self.scale), None
         else:
             values, weights = self.apply_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, Tk)
         out = self.out_proj(self.merge_heads(values))  # (B, T, D)
@@ -256,14 +262,15 @@ class MultiHeadAttention(nn.Module):
         dropout_p = self.dropout if self.training else 0.0
         if mask is None and (not self.causal or q.shape[-2] == k.shape[-2]):
             # is_causal aligns the mask top-left, which is only right when Tq == Tk.
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=self.causal)
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=self.causal, scale=self.scale)
         allowed = visible_keys(mask, self.causal, q, k)  # (B, 1, Tq|1, Tk)
-        values = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
+        values = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p, scale=self.scale)
         # Fused kernels disagree on all-masked rows (NaN or zeros); the contract says zeros.
         return values * allowed.any(dim=-1, keepdim=True)  # (B, H, Tq, Dh)
 
     def extra_repr(self) -> str:
-        return f"d_model={self.d_model}, n_heads={self.n_heads}, causal={self.causal}, impl={self.attn_impl}"
+        unscaled = "" if self.scaled else ", unscaled"
+        return f"d_model={self.d_model}, n_heads={self.n_heads}, causal={self.causal}, impl={self.attn_impl}{unscaled}"
 
 
 __all__ = [

@@ -18,7 +18,8 @@ from layers.norm import LayerNorm
 if TYPE_CHECKING:  # layers/transformer.py imports this module: the config's type only, for annotations
     from layers.transformer import TransformerConfig
 
-NormPlacement = Literal["pre", "post"]
+NormPlacement = Literal["pre", "post", "none"]
+NormScope = Literal["token", "sequence"]
 Activation = Literal["relu", "gelu", "gelu_tanh"]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -32,6 +33,11 @@ def build_activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
+
+
+def build_norm(placement: str, shape: int | tuple[int, ...], eps: float, bias: bool) -> nn.Module:
+    """A block's LayerNorm over `shape`, or an identity where the placement is "none" (the ablation)."""
+    return nn.Identity() if placement == "none" else LayerNorm(shape, eps=eps, bias=bias)
 
 
 class FeedForward(nn.Module):
@@ -64,6 +70,13 @@ class TransformerBlock(nn.Module):
                                       x = x + drop(attn(norm1(x))); x = x + drop(ff(norm2(x)))
     The same arrangement, parameter for parameter, as nn.TransformerEncoderLayer(norm_first=norm == "pre").
     bias=False drops the biases of every linear layer and norm (nanoGPT's default).
+
+    The ablations of the conceptual questions (docs/ablations.md) take a part out, one at a time:
+    norm="none" puts identities where the norms were (x = x + drop(attn(x)); x = x + drop(ff(x)));
+    residual=False drops both skip connections (pre: x = drop(attn(norm1(x))); x = drop(ff(norm2(x))),
+    post: x = norm1(drop(attn(x))); x = norm2(drop(ff(x)))); scaled=False leaves the attention scores
+    unscaled (MultiHeadAttention). norm_shape replaces the per-token norm over D by one over another
+    trailing shape: (T, D), one statistic per whole sequence, is the norm of the ML Methods exercise.
     """
 
     def __init__(
@@ -79,15 +92,21 @@ class TransformerBlock(nn.Module):
         eps: float = 1e-5,
         attn_impl: AttentionImpl = "manual",
         bias: bool = True,
+        residual: bool = True,
+        scaled: bool = True,
+        norm_shape: int | tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
-        if norm not in ("pre", "post"):
-            raise ValueError(f"norm must be 'pre' or 'post', got {norm!r}")
+        if norm not in ("pre", "post", "none"):
+            raise ValueError(f"norm must be 'pre', 'post' or 'none', got {norm!r}")
         self.norm_placement = norm
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, bias=bias, causal=causal, attn_impl=attn_impl)
+        self.residual = residual
+        self.attn = MultiHeadAttention(
+            d_model, n_heads, dropout=dropout, bias=bias, causal=causal, attn_impl=attn_impl, scaled=scaled
+        )
         self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=dropout, bias=bias)
-        self.norm1 = LayerNorm(d_model, eps=eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=eps, bias=bias)
+        self.norm1 = build_norm(norm, d_model if norm_shape is None else norm_shape, eps, bias)
+        self.norm2 = build_norm(norm, d_model if norm_shape is None else norm_shape, eps, bias)
         self.dropout = nn.Dropout(dropout)
 
     @classmethod
@@ -104,6 +123,9 @@ class TransformerBlock(nn.Module):
             eps=config.eps,
             attn_impl=config.attn_impl,
             bias=config.bias,
+            residual=config.residual,
+            scaled=config.scaled,
+            norm_shape=config.norm_shape,
         )
 
     def forward(
@@ -116,10 +138,12 @@ class TransformerBlock(nn.Module):
         """(B, T, D) → (B, T, D); mask (B, Tk) bool, True = real token; weights (B, H, T, Tk) on request."""
         ### BEGIN SOLUTION
         ### HINT: return (B, T, D): pre x + attn(norm1(x)), + ff(norm2(x)); post norm1(x + attn(x)), norm2(x + ff(x))
-        pre = self.norm_placement == "pre"
+        pre = self.norm_placement != "post"  # "none": identities in the pre-norm places
         attended = self.attn(self.norm1(x) if pre else x, mask, cache, return_weights)
         attended, weights = attended if return_weights else (attended, None)
-        x = x + self.dropout(attended) if pre else self.norm1(x + self.dropout(attended))
-        x = x + self.dropout(self.ff(self.norm2(x))) if pre else self.norm2(x + self.dropout(self.ff(x)))
+        skip = x if self.residual else 0.0
+        x = skip + self.dropout(attended) if pre else self.norm1(skip + self.dropout(attended))
+        skip = x if self.residual else 0.0
+        x = skip + self.dropout(self.ff(self.norm2(x))) if pre else self.norm2(skip + self.dropout(self.ff(x)))
         return (x, weights) if return_weights else x
         ### END SOLUTION

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from layers.attention import AttentionImpl
-from layers.blocks import Activation, NormPlacement, TransformerBlock
+from layers.blocks import Activation, NormPlacement, NormScope, TransformerBlock
 from layers.kv_cache import KVCache
 from layers.norm import LayerNorm
 from layers.position import PositionKind, build_positions
@@ -47,6 +47,13 @@ class TransformerConfig:
     embedding_norm: bool = False  # BERT normalises the summed embeddings before the first block
     attn_impl: AttentionImpl = "manual"
     bias: bool = True  # biases in every linear layer and norm (GPT-2, BERT); False as in nanoGPT's train.py
+    # The ablations of docs/ablations.md: norm "none" (above), no skip connections, unscaled attention scores.
+    residual: bool = True
+    scaled: bool = True
+    # "token": each position normalised over its D features (every transformer); "sequence": one statistic
+    # per whole (T, D) sequence, T = max_len, as the ML Methods exercise defines its LayerNorm (inputs must
+    # then be padded to max_len).
+    norm_over: NormScope = "token"
 
     def __post_init__(self) -> None:
         sizes = {"d_model": self.d_model, "n_heads": self.n_heads, "n_layers": self.n_layers, "max_len": self.max_len}
@@ -63,6 +70,15 @@ class TransformerConfig:
             raise ValueError(f"transformer dropout must be in [0, 1), got {self.dropout}")
         if self.eps <= 0:
             raise ValueError(f"transformer eps must be positive, got {self.eps}")
+        if self.norm not in ("pre", "post", "none"):
+            raise ValueError(f"transformer norm must be 'pre', 'post' or 'none', got {self.norm!r}")
+        if self.norm_over not in ("token", "sequence"):
+            raise ValueError(f"transformer norm_over must be 'token' or 'sequence', got {self.norm_over!r}")
+
+    @property
+    def norm_shape(self) -> int | tuple[int, int]:
+        """The trailing shape every LayerNorm of the stack normalises over."""
+        return self.d_model if self.norm_over == "token" else (self.max_len, self.d_model)
 
     @classmethod
     def coerce(cls, value: TransformerConfig | Mapping[str, Any]) -> TransformerConfig:
@@ -120,11 +136,11 @@ class TransformerStack(nn.Module):
         self.pos = build_positions(c.positions, c.d_model, c.max_len)
         # Vaswani et al. scale token embeddings by √D so they are not drowned by the unit-size sinusoids.
         self.embed_scale = math.sqrt(c.d_model) if c.positions == "sinusoidal" else 1.0
-        self.emb_norm = LayerNorm(c.d_model, c.eps, c.bias) if c.embedding_norm else None
+        self.emb_norm = LayerNorm(c.norm_shape, c.eps, c.bias) if c.embedding_norm else None
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(TransformerBlock.from_config(c, causal=causal) for _ in range(c.n_layers))
         # Post-norm blocks already end in a norm; a pre-norm residual stream needs one at the top.
-        self.final_norm = LayerNorm(c.d_model, c.eps, c.bias) if c.norm == "pre" else None
+        self.final_norm = LayerNorm(c.norm_shape, c.eps, c.bias) if c.norm == "pre" else None
         init_weights(self)
 
     def embed(self, input_ids: Tensor, offset: int = 0) -> Tensor:

@@ -40,8 +40,19 @@ def refuse(what: str, option: str, value: Any, why: str) -> InputError:
     return InputError(f"transformer {option}: {value!r} has no {what} counterpart ({why})")
 
 
+def check_ablations(config: TransformerConfig, what: str) -> None:
+    """An InputError for the ablation switches, which no Hugging Face architecture has."""
+    if not config.residual:
+        raise refuse(what, "residual", False, f"every {what} block adds its input back")
+    if not config.scaled:
+        raise refuse(what, "scaled", False, f"{what} always scales attention scores by 1/√d_head")
+    if config.norm_over != "token":
+        raise refuse(what, "norm_over", config.norm_over, f"{what}'s LayerNorms normalise each token")
+
+
 def check_gpt2(config: TransformerConfig) -> None:
     """An InputError naming the first option of `config` that GPT-2 cannot express."""
+    check_ablations(config, "GPT-2")
     if config.norm != "pre":
         raise refuse("GPT-2", "norm", config.norm, "GPT-2's blocks normalise before attention and feed-forward")
     if config.embedding_norm:
@@ -57,6 +68,7 @@ def check_gpt2(config: TransformerConfig) -> None:
 
 def check_bert(config: TransformerConfig) -> None:
     """An InputError naming the first option of `config` that BERT cannot express."""
+    check_ablations(config, "BERT")
     if config.norm != "post":
         raise refuse("BERT", "norm", config.norm, "BERT's blocks normalise after each residual sum")
     if not config.embedding_norm:

@@ -86,5 +86,5 @@ def test_block_returns_its_attention_weights_on_request():
     out, weights = block(x, return_weights=True)
     assert weights.shape == (2, 4, 5, 5)
     assert_close(out, block(x))
-    with pytest.raises(ValueError, match="'pre' or 'post'"):
+    with pytest.raises(ValueError, match="'pre', 'post' or 'none'"):
         TransformerBlock(16, 4, norm="sandwich")
