@@ -191,6 +191,10 @@ class SubwordEncoder(TextEncoder):
     def encode_many(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(texts)]
 
+    def text(self, ids: Iterable[int]) -> str:
+        """The text of `ids` as the tokenizer's decoder writes it (byte-level BPE: the bytes themselves)."""
+        return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)
+
     def state_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "tokenizer_json": self.tokenizer.to_str()}
 
