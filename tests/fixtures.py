@@ -118,11 +118,37 @@ def vocabulary_words() -> list[str]:
     return FILLER + POSITIVE + NEGATIVE + [".", "<", ">", "br", "/"]
 
 
-def experiment_configs() -> list[Path]:
-    """Every train.py config of configs/: its YAML files but those of configs/search_spaces/, which are tune.py's
-    Optuna search spaces."""
+def _config_files() -> list[Path]:
     configs = Path(__file__).resolve().parents[1] / "configs"
     return sorted(p for p in configs.rglob("*.yaml") if p.relative_to(configs).parts[0] != "search_spaces")
+
+
+def _is_complete(path: Path) -> bool:
+    import yaml
+
+    return "data" in (yaml.safe_load(path.read_text()) or {})
+
+
+def experiment_configs() -> list[Path]:
+    """Every complete train.py config of configs/ (model and data): its YAML files but those of
+    configs/search_spaces/, which are tune.py's Optuna search spaces, and the compositions (composed_configs)."""
+    return [p for p in _config_files() if _is_complete(p)]
+
+
+def composed_configs() -> list[tuple[Path, Path]]:
+    """(base, composition) for every file of configs/ that changes a complete config rather than being one
+    (configs/ablations/no_residual.yaml on configs/ablations/lm.yaml): its folder's one complete config is the base."""
+    pairs = []
+    for path in _config_files():
+        if _is_complete(path):
+            continue
+        bases = [p for p in path.parent.glob("*.yaml") if _is_complete(p)]
+        if len(bases) != 1:
+            raise AssertionError(
+                f"{path} has no data section, so it composes on its folder's one complete config; found {bases}"
+            )
+        pairs.append((bases[0], path))
+    return pairs
 
 
 def config_overrides(config: Path, corpora: dict) -> list[str]:
@@ -150,6 +176,13 @@ def config_overrides(config: Path, corpora: dict) -> list[str]:
         },
         "ToyGrammarDataModule": {"train_chars": 3000, "val_chars": 600, **small_lm},
         "Enwik8DataModule": {"path": corpora["enwik8"], **small_lm},
+        "IMDbTextDataModule": {
+            "data_dir": corpora["imdb_tar"],
+            "cache_dir": corpora["cache"],
+            "bpe_vocab_size": 300,
+            "eval_reviews": 6,
+            **small_lm,
+        },
     }[data_class]
     args = ["--trainer.enable_progress_bar", "false"]
     for key, value in data.items():

@@ -8,7 +8,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_modules.cli import LabCLI, experiment_name, main, one_line
-from tests.fixtures import config_overrides, experiment_configs
+from tests.fixtures import composed_configs, config_overrides, experiment_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = experiment_configs()
@@ -38,6 +38,30 @@ def test_every_config_passes_a_fast_dev_run(config, corpora):
     assert cli.trainer.state.finished
     metrics = cli.trainer.callback_metrics
     assert torch.isfinite(metrics["train/loss_step"] if "train/loss_step" in metrics else metrics["train/loss"])
+
+
+def dotted(settings: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out.update(dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("base", "composition"), composed_configs(), ids=lambda p: str(p.relative_to(ROOT / "configs"))
+)
+def test_every_composition_on_its_base_passes_a_fast_dev_run_and_takes_effect(base, composition, corpora):
+    import yaml
+
+    args = ["fit", "--config", str(base), "--config", str(composition), "--trainer.fast_dev_run", "true"]
+    cli = LabCLI(args=args + config_overrides(base, corpora))
+    assert cli.trainer.state.finished
+    for key, value in dotted(yaml.safe_load(composition.read_text())).items():
+        assert cli.config[f"fit.{key}"] == value, key
+    assert experiment_name([base, composition]) == str(composition.relative_to(ROOT / "configs").with_suffix(""))
 
 
 def fit(*args: str) -> LabCLI:
