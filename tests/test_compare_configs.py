@@ -34,7 +34,8 @@ SMALL_BACKBONES = {  # the same architectures, narrow: the test is about the che
     "exp7.yaml": {"encoder.init_args.transformer.d_model": 16, "encoder.init_args.transformer.n_heads": 2},
     # An encoder source and a head composed inside the backbone: kept as nested class_path/init_args (the
     # CLI's partials of them are not plain data, and Lightning drops a hyperparameter it cannot pickle).
-    "exp8.yaml": {},  # the fixture MaskedLM is tiny already (tests/pretrained_fixtures.py)
+    "exp8.yaml": {},  # the encoder and its tokenizer: a tiny BERT folder (tests/pretrained_fixtures.py)
+    "exp8_own_mlm.yaml": {},  # the fixture MaskedLM is tiny already
 }
 
 
