@@ -77,6 +77,8 @@ class TransformerBlock(nn.Module):
     post: x = norm1(drop(attn(x))); x = norm2(drop(ff(x)))); scaled=False leaves the attention scores
     unscaled (MultiHeadAttention). norm_shape replaces the per-token norm over D by one over another
     trailing shape: (T, D), one statistic per whole sequence, is the norm of the ML Methods exercise.
+    ff_dropout is the dropout on the feed-forward's hidden activations: None, the same as `dropout`
+    (nn.TransformerEncoderLayer's layout); BERT and GPT-2 have none there (0.0), so loaded weights train as they did.
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class TransformerBlock(nn.Module):
         residual: bool = True,
         scaled: bool = True,
         norm_shape: int | tuple[int, ...] | None = None,
+        ff_dropout: float | None = None,
     ) -> None:
         super().__init__()
         if norm not in ("pre", "post", "none"):
@@ -104,7 +107,8 @@ class TransformerBlock(nn.Module):
         self.attn = MultiHeadAttention(
             d_model, n_heads, dropout=dropout, bias=bias, causal=causal, attn_impl=attn_impl, scaled=scaled
         )
-        self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=dropout, bias=bias)
+        ff_dropout = dropout if ff_dropout is None else ff_dropout
+        self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=ff_dropout, bias=bias)
         self.norm1 = build_norm(norm, d_model if norm_shape is None else norm_shape, eps, bias)
         self.norm2 = build_norm(norm, d_model if norm_shape is None else norm_shape, eps, bias)
         self.dropout = nn.Dropout(dropout)
@@ -126,6 +130,7 @@ class TransformerBlock(nn.Module):
             residual=config.residual,
             scaled=config.scaled,
             norm_shape=config.norm_shape,
+            ff_dropout=config.ff_dropout,
         )
 
     def forward(

@@ -43,6 +43,9 @@ class TransformerConfig:
     norm: NormPlacement = "pre"
     activation: Activation = "gelu"
     dropout: float = 0.1
+    # Dropout on the feed-forward's hidden activations: None means `dropout` (nn.TransformerEncoderLayer's
+    # layout); BERT and GPT-2 have none there, so their loaded weights set 0.0 (networks/pretrained.py).
+    ff_dropout: float | None = None
     eps: float = 1e-5
     embedding_norm: bool = False  # BERT normalises the summed embeddings before the first block
     attn_impl: AttentionImpl = "manual"
@@ -68,6 +71,8 @@ class TransformerConfig:
             raise ValueError(f"transformer d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"transformer dropout must be in [0, 1), got {self.dropout}")
+        if self.ff_dropout is not None and not 0.0 <= self.ff_dropout < 1.0:
+            raise ValueError(f"transformer ff_dropout must be in [0, 1) or None, got {self.ff_dropout}")
         if self.eps <= 0:
             raise ValueError(f"transformer eps must be positive, got {self.eps}")
         if self.norm not in ("pre", "post", "none"):

@@ -47,6 +47,7 @@ def gpt2_config(hf_config: Any) -> TransformerConfig:
         norm="pre",
         activation=_activation(hf_config.activation_function),
         dropout=hf_config.resid_pdrop,
+        ff_dropout=0.0,  # GPT-2's MLP has no dropout between its two layers
         eps=hf_config.layer_norm_epsilon,
     )
 
@@ -90,6 +91,7 @@ def bert_config(hf_config: Any) -> TransformerConfig:
         norm="post",
         activation=_activation(hf_config.hidden_act),
         dropout=hf_config.hidden_dropout_prob,
+        ff_dropout=0.0,  # BERT's intermediate layer has no dropout of its own
         eps=hf_config.layer_norm_eps,
         embedding_norm=True,
     )

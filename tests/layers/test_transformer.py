@@ -105,6 +105,16 @@ def test_config_rejects_impossible_values():
         tiny(n_layers=0)
     with pytest.raises(ValueError, match="dropout"):
         tiny(dropout=1.5)
+    with pytest.raises(ValueError, match="ff_dropout must be in"):
+        tiny(ff_dropout=-0.1)
+
+
+def test_feed_forward_dropout_follows_dropout_unless_set():
+    default = TransformerEncoder(tiny(dropout=0.3))
+    assert [b.ff.dropout.p for b in default.blocks] == [0.3] * len(default.blocks)  # nn.TransformerEncoderLayer's
+    bert_like = TransformerEncoder(tiny(dropout=0.3, ff_dropout=0.0))
+    assert [b.ff.dropout.p for b in bert_like.blocks] == [0.0] * len(bert_like.blocks)
+    assert [b.dropout.p for b in bert_like.blocks] == [0.3] * len(bert_like.blocks)
 
 
 def test_lm_head_is_tied_to_the_token_embedding():

@@ -74,3 +74,55 @@ def test_bert_hidden_states_match_hugging_face_with_padding(bert):
     with torch.no_grad():
         expected = bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state
         assert_close(ours(ids, mask)[mask], expected[mask])
+
+
+def test_bert_in_training_mode_draws_the_same_dropout_as_bert_model():
+    """With dropout on, the same seed gives BertModel's hidden states: the stack draws its dropout masks where
+    BERT does (embeddings, attention weights, after each sublayer) and nowhere else; a dropout BERT lacks (on
+    the feed-forward's hidden activations) would draw other masks and change the values."""
+    config = BertConfig(
+        vocab_size=60,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=24,
+        hidden_dropout_prob=0.2,
+        attention_probs_dropout_prob=0.2,
+        attn_implementation="eager",  # dropout on the weights as a tensor op, as the hand-built path does it
+    )
+    bert = BertModel(config, add_pooling_layer=False).train()
+    ours = load_bert(bert).train()
+    assert all(block.ff.dropout.p == 0.0 for block in ours.blocks)
+    ids = torch.randint(0, 60, (3, 15))
+    mask = padding_mask([15, 9, 3], 15)
+    torch.manual_seed(1)
+    expected = bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+    torch.manual_seed(1)
+    got = ours(ids, mask)
+    assert_close(got[mask], expected[mask])
+    torch.manual_seed(2)  # another seed, other masks: the comparison is not vacuous
+    assert not torch.allclose(ours(ids, mask)[mask], expected[mask])
+
+
+def test_gpt2_in_training_mode_draws_the_same_dropout_as_gpt2():
+    config = GPT2Config(
+        vocab_size=60,
+        n_positions=24,
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=0,
+        eos_token_id=0,
+        resid_pdrop=0.2,
+        embd_pdrop=0.2,
+        attn_pdrop=0.2,
+        attn_implementation="eager",
+    )
+    gpt2 = GPT2LMHeadModel(config).train()
+    ours = load_gpt2(gpt2).train()
+    ids = torch.randint(0, 60, (2, 12))
+    torch.manual_seed(1)
+    expected = gpt2(ids).logits
+    torch.manual_seed(1)
+    assert_close(ours(ids), expected)
