@@ -8,9 +8,9 @@ from networks.pretrained import load_bert, load_gpt2
 from tests.utils import assert_close, padding_mask
 
 
-@pytest.fixture
-def gpt2():
-    config = GPT2Config(
+def tiny_gpt2_config(**overrides) -> GPT2Config:
+    """A tiny random GPT-2, dropout off unless asked for (so training-mode graphs compare too)."""
+    fields = dict(
         vocab_size=60,
         n_positions=24,
         n_embd=32,
@@ -20,14 +20,13 @@ def gpt2():
         eos_token_id=0,
         resid_pdrop=0.0,
         embd_pdrop=0.0,
-        attn_pdrop=0.0,  # so training-mode graphs compare too
+        attn_pdrop=0.0,
     )
-    return GPT2LMHeadModel(config).eval()
+    return GPT2Config(**(fields | overrides))
 
 
-@pytest.fixture
-def bert():
-    config = BertConfig(
+def tiny_bert_config(**overrides) -> BertConfig:
+    fields = dict(
         vocab_size=60,
         hidden_size=32,
         num_hidden_layers=2,
@@ -35,7 +34,17 @@ def bert():
         intermediate_size=64,
         max_position_embeddings=24,
     )
-    model = BertModel(config, add_pooling_layer=False).eval()
+    return BertConfig(**(fields | overrides))
+
+
+@pytest.fixture
+def gpt2():
+    return GPT2LMHeadModel(tiny_gpt2_config()).eval()
+
+
+@pytest.fixture
+def bert():
+    model = BertModel(tiny_bert_config(), add_pooling_layer=False).eval()
     with torch.no_grad():  # a distinct segment-0 vector, so forgetting to fold it in would show
         model.embeddings.token_type_embeddings.weight.normal_()
     return model
@@ -80,13 +89,7 @@ def test_bert_in_training_mode_draws_the_same_dropout_as_bert_model():
     """With dropout on, the same seed gives BertModel's hidden states: the stack draws its dropout masks where
     BERT does (embeddings, attention weights, after each sublayer) and nowhere else; a dropout BERT lacks (on
     the feed-forward's hidden activations) would draw other masks and change the values."""
-    config = BertConfig(
-        vocab_size=60,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=24,
+    config = tiny_bert_config(
         hidden_dropout_prob=0.2,
         attention_probs_dropout_prob=0.2,
         attn_implementation="eager",  # dropout on the weights as a tensor op, as the hand-built path does it
@@ -106,19 +109,7 @@ def test_bert_in_training_mode_draws_the_same_dropout_as_bert_model():
 
 
 def test_gpt2_in_training_mode_draws_the_same_dropout_as_gpt2():
-    config = GPT2Config(
-        vocab_size=60,
-        n_positions=24,
-        n_embd=32,
-        n_layer=2,
-        n_head=4,
-        bos_token_id=0,
-        eos_token_id=0,
-        resid_pdrop=0.2,
-        embd_pdrop=0.2,
-        attn_pdrop=0.2,
-        attn_implementation="eager",
-    )
+    config = tiny_gpt2_config(resid_pdrop=0.2, embd_pdrop=0.2, attn_pdrop=0.2, attn_implementation="eager")
     gpt2 = GPT2LMHeadModel(config).train()
     ours = load_gpt2(gpt2).train()
     ids = torch.randint(0, 60, (2, 12))
