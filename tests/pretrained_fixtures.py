@@ -21,13 +21,20 @@ def encoder_overrides(settings: dict[str, Any], corpora: dict, data_args: dict[s
     backbone = settings["model"]["init_args"].get("backbone") or {}
     encoder = (backbone.get("init_args") or {}).get("encoder") or {}
     source = str(encoder.get("class_path", "")).rsplit(".", 1)[-1]
+    key, cached = ENCODER_KEY, []
+    if source == "CachedEncoder":  # the source it caches is one level down; its states go to the fixtures' cache
+        cached = [f"{ENCODER_KEY}cache_dir", str(Path(corpora["cache"]) / "features" / hashlib.sha1(
+            repr(settings).encode()).hexdigest()[:12])]  # fmt: skip
+        encoder = encoder["init_args"]["encoder"]
+        source, key = encoder["class_path"].rsplit(".", 1)[-1], f"{ENCODER_KEY}encoder.init_args."
     if source == "MaskedLMEncoder":
-        return [f"{ENCODER_KEY}checkpoint", str(masked_lm_checkpoint(settings["data"], data_args, corpora))]
+        return [*cached, f"{key}checkpoint", str(masked_lm_checkpoint(settings["data"], data_args, corpora))]
     if source in BERT_SOURCES:
         folder = str(tiny_bert(corpora))
         yelp = settings["data"]["class_path"].endswith("YelpPolarityDataModule")
         return [
-            f"{ENCODER_KEY}name_or_dir",
+            *cached,
+            f"{key}name_or_dir",
             folder,
             f"--data.init_args.{'tokenizer' if yelp else 'pretrained_tokenizer'}",
             folder,
