@@ -25,6 +25,8 @@ def encoder_overrides(settings: dict[str, Any], corpora: dict, data_args: dict[s
     if source == "CachedEncoder":  # the source it caches is one level down; its states go to the fixtures' cache
         cached = [f"{ENCODER_KEY}cache_dir", str(Path(corpora["cache"]) / "features" / hashlib.sha1(
             repr(settings).encode()).hexdigest()[:12])]  # fmt: skip
+        if encoder["init_args"].get("uncached_layers"):  # the tiny BERT has 2 blocks: keep one of them cached
+            cached += [f"{ENCODER_KEY}uncached_layers", "1"]
         encoder = encoder["init_args"]["encoder"]
         source, key = encoder["class_path"].rsplit(".", 1)[-1], f"{ENCODER_KEY}encoder.init_args."
     if source == "MaskedLMEncoder":
