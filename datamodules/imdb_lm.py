@@ -13,9 +13,7 @@ samples from one without the data.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import torch
@@ -23,7 +21,7 @@ from torch import Tensor
 
 from datamodules.encoders import SubwordEncoder, TextEncoder
 from datamodules.lm import LanguageModelDataModule
-from datamodules.preparation import cached_encoder, digest, fingerprint
+from datamodules.preparation import cached_encoder, digest, fingerprint, write_atomically
 from datamodules.readers import read_acl_imdb
 from datamodules.vocab import SPECIAL_TOKENS
 from lab_errors import MissingInputError
@@ -111,13 +109,5 @@ class IMDbTextDataModule(LanguageModelDataModule):
         for split, reviews in self.texts().items():
             ids = encoder.encode_many([review + "\n" for review in reviews])
             splits[split] = torch.tensor([i for review in ids for i in review], dtype=torch.long)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        os.close(fd)
-        try:
-            torch.save(splits, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            os.remove(tmp)
-            raise
+        write_atomically(path, lambda file: torch.save(splits, file))
         return splits

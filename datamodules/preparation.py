@@ -217,20 +217,25 @@ def encode(dataset: Dataset, transform: Encode, num_proc: int, desc: str) -> Dat
     return _map(dataset, transform, processes, desc, remove=["text", "tokens"])
 
 
+def write_atomically(path: Path, write: Any, text: bool = False) -> None:
+    """`write(file)` into a temporary file beside `path`, then moved onto `path`: never half a file there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb") as file:
+            write(file)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def cached_encoder(path: Path, fit: Callable[[], TextEncoder]) -> TextEncoder:
     """The encoder stored at `path`, else `fit()`'s, written there whole (temporary name, then one rename)."""
     if path.is_file():
         return TextEncoder.from_state(json.loads(path.read_text()))
     encoder = fit()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        try:
-            json.dump(encoder.state_dict(), tmp, ensure_ascii=False)
-        except BaseException:
-            tmp.close()
-            os.remove(tmp.name)
-            raise
-    os.replace(tmp.name, path)
+    write_atomically(path, lambda file: json.dump(encoder.state_dict(), file, ensure_ascii=False), text=True)
     return encoder
 
 

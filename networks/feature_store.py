@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from datamodules.preparation import write_atomically
 from lab_errors import InputError
 
 MANIFEST = "manifest.json"
@@ -49,19 +48,6 @@ def weights_digest(state: dict[str, Tensor]) -> str:
 def sequence_key(ids: Tensor) -> str:
     """The name of a sequence's file: a digest of its token ids (1-D, any integer dtype)."""
     return hashlib.blake2b(ids.to(torch.int64).cpu().numpy().tobytes(), digest_size=16).hexdigest()
-
-
-def write_atomically(path: Path, write: Any) -> None:
-    """`write(file)` into a temporary file beside `path`, then moved onto `path`: never half a file there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class FeatureStore:

@@ -9,12 +9,13 @@ import json
 import pytest
 import torch
 
+from datamodules.preparation import write_atomically
 from lab_errors import InputError
 from layers.transformer import TransformerConfig
 from networks.cached_encoder import CachedEncoder
 from networks.classifier import EncoderClassifier
 from networks.encoder_sources import ScratchEncoder
-from networks.feature_store import FeatureStore, write_atomically
+from networks.feature_store import FeatureStore
 from networks.heads import BiGRUHead
 
 VOCAB = 50
