@@ -44,23 +44,35 @@ class PadCollate:
 
     keep_last: a sequence cut to `max_len` keeps its last token in the last place, as BERT's truncation
     keeps the closing [SEP] of `[CLS] … [SEP]`.
+    keep_tail: a sequence cut to `max_len` keeps its first `max_len - keep_tail` tokens and its last
+    `keep_tail` ("head + tail" truncation: a review's verdict is often in its closing lines; Sun et al. 2019,
+    How to Fine-Tune BERT for Text Classification). `keep_tail = max_len` keeps the tail alone.
     """
 
     def __init__(
-        self, pad_id: int, max_len: int | None = None, keep_last: bool = False, fixed_length: bool = False
+        self,
+        pad_id: int,
+        max_len: int | None = None,
+        keep_last: bool = False,
+        fixed_length: bool = False,
+        keep_tail: int = 0,
     ) -> None:
         if max_len is not None and max_len <= 0:
             raise ValueError(f"max_len must be positive, got {max_len}")
         if fixed_length and max_len is None:
             raise ValueError("fixed_length needs a max_len to pad to")
+        if keep_tail < 0 or (keep_tail and (max_len is None or keep_tail > max_len)):
+            raise ValueError(f"keep_tail must be between 0 and max_len ({max_len}), got {keep_tail}")
         self.pad_id, self.max_len, self.keep_last, self.fixed_length = pad_id, max_len, keep_last, fixed_length
+        self.keep_tail = keep_tail
 
     def truncate(self, ids) -> Tensor:
         seq = torch.as_tensor(ids, dtype=torch.long)
         if self.max_len is None or len(seq) <= self.max_len:
             return seq
-        if self.keep_last and self.max_len > 1:
-            return torch.cat([seq[: self.max_len - 1], seq[-1:]])
+        tail = max(self.keep_tail, int(self.keep_last and self.max_len > 1))
+        if tail:
+            return torch.cat([seq[: self.max_len - tail], seq[len(seq) - tail :]])
         return seq[: self.max_len]
 
     def __call__(self, examples: list[dict]) -> dict[str, Tensor]:

@@ -46,6 +46,7 @@ class ClassificationDataModule(TextData, L.LightningDataModule):
         num_workers: int = 0,
         pad_to_max_len: bool = False,
         predict_path: str | None = None,
+        keep_tail: int = 0,
     ) -> None:
         super().__init__()
         if batch_size <= 0 or (eval_batch_size is not None and eval_batch_size <= 0):
@@ -56,9 +57,11 @@ class ClassificationDataModule(TextData, L.LightningDataModule):
             raise InputError(f"num_workers must be ≥ 0, got {num_workers}")
         if pad_to_max_len and max_len is None:
             raise InputError("pad_to_max_len needs a max_len to pad to")
+        if keep_tail < 0 or (keep_tail and (max_len is None or keep_tail > max_len)):
+            raise InputError(f"keep_tail must be between 0 and max_len ({max_len}), got {keep_tail}")
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.max_len, self.bucket, self.num_workers = max_len, bucket, num_workers
-        self.pad_to_max_len, self.predict_path = pad_to_max_len, predict_path
+        self.pad_to_max_len, self.predict_path, self.keep_tail = pad_to_max_len, predict_path, keep_tail
         self.datasets: dict[str, Dataset] = {}
         self.lengths: dict[str, list[int]] = {}  # token counts per example, for bucketing
         self.predict_texts: list[str] = []  # one per line of predict_path (blank lines as empty texts)
@@ -93,7 +96,7 @@ class ClassificationDataModule(TextData, L.LightningDataModule):
         batch_size = self.batch_size if train else self.eval_batch_size
         loader = ResumableDataLoader if train else DataLoader  # training resumes mid-epoch where it stopped
         common = {
-            "collate_fn": self.text_encoder.collate(self.max_len, self.pad_to_max_len),
+            "collate_fn": self.text_encoder.collate(self.max_len, self.pad_to_max_len, self.keep_tail),
             "num_workers": self.num_workers,
             "persistent_workers": self.num_workers > 0,
             # Its own generator: making an iterator then never draws from the global one (dropout's).

@@ -1,9 +1,9 @@
 """The model ↔ data contract: everything a model or the CLI reads from its data module, declared once.
 
 Every data module of the project derives from `TextData` (beside LightningDataModule). The CLI links
-`vocab_size`, `pad_id`, `special_ids` and `num_classes` into the model, checkpoints keep `text_encoder` and
-`max_len` (so sentiment.py and generate.py can encode raw text later), and models decode ids with
-`decode`/`i2w` for figures and word vectors. A data module that is not a `TextData` is refused when the
+`vocab_size`, `pad_id`, `special_ids` and `num_classes` into the model, checkpoints keep `text_encoder`,
+`max_len` and `keep_tail` (so sentiment.py and generate.py can encode raw text later), and models decode ids
+with `decode`/`i2w` for figures and word vectors. A data module that is not a `TextData` is refused when the
 CLI links it (see `require_text_data`), instead of silently losing a feature; language models that sample
 text also need a `LanguageModelDataModule` (its `sample_prompt`), checked when the model is set up.
 """
@@ -22,6 +22,7 @@ class TextData:
 
     num_classes: int | None = None  # a classification corpus's number of labels; None for language models
     max_len: int | None = None  # texts are cut to this many tokens when batched (None: not cut)
+    keep_tail: int = 0  # a text cut to max_len keeps its last keep_tail tokens (head + tail truncation)
     _encoder: TextEncoder | None = None
 
     def build_encoder(self) -> TextEncoder:

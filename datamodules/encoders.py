@@ -104,13 +104,14 @@ class TextEncoder:
             raise ValueError(f"unknown text encoder {state.get('kind')!r}")
         return kinds[state["kind"]].load_state(state)
 
-    def batch(self, texts: list[str], max_len: int | None = None) -> dict[str, Tensor]:
+    def batch(self, texts: list[str], max_len: int | None = None, keep_tail: int = 0) -> dict[str, Tensor]:
         """A batch in the project's contract: input_ids (B, T) and attention_mask (B, T), True = real."""
-        return self.collate(max_len)([{"input_ids": self.encode(t)} for t in texts])
+        return self.collate(max_len, keep_tail=keep_tail)([{"input_ids": self.encode(t)} for t in texts])
 
-    def collate(self, max_len: int | None = None, fixed_length: bool = False) -> PadCollate:
-        """The padding collate for this encoder's ids: truncation keeps a closing [SEP] where one is added."""
-        return PadCollate(self.pad_id, max_len, keep_last=self.ends_with_sep, fixed_length=fixed_length)
+    def collate(self, max_len: int | None = None, fixed_length: bool = False, keep_tail: int = 0) -> PadCollate:
+        """The padding collate for this encoder's ids: truncation keeps a closing [SEP] where one is added,
+        and a text's last `keep_tail` tokens after its first `max_len - keep_tail` (PadCollate)."""
+        return PadCollate(self.pad_id, max_len, self.ends_with_sep, fixed_length, keep_tail)
 
 
 class WordEncoder(TextEncoder):

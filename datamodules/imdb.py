@@ -50,8 +50,9 @@ class IMDbDataModule(ClassificationDataModule):
     dataset `hub_name`. Validation is carved from train (`val_size`, `split_seed`); the 25k test reviews
     are only for `test`. spaCy tokens (`tokenizer`), lower-cased, `<br />` removed; a vocabulary of at most
     `max_vocab` words seen `min_freq` times in the training split; reviews cut to `max_len` tokens when
-    batched. `num_proc`: tokenising processes (default: every core); `cache_dir`: where `datasets` keeps
-    the prepared corpus. `pretrained_tokenizer`: a Hugging Face tokenizer (hub name or folder) replacing the
+    batched, the last `keep_tail` of them from the review's end (head + tail; 0: the first `max_len`).
+    `num_proc`: tokenising processes (default: every core); `cache_dir`: where `datasets` keeps the prepared
+    corpus. `pretrained_tokenizer`: a Hugging Face tokenizer (hub name or folder) replacing the
     spaCy words and the vocabulary (lower, strip_html, tokenizer, max_vocab, min_freq and add_cls then do
     nothing: the tokenizer normalises, and adds [CLS] … [SEP]); truncation to `max_len` keeps the closing
     [SEP]. The texts reach it as read, `<br />` included, as raw text does at prediction time."""
@@ -78,8 +79,11 @@ class IMDbDataModule(ClassificationDataModule):
         pad_to_max_len: bool = False,
         predict_path: str | None = None,
         pretrained_tokenizer: str | None = None,
+        keep_tail: int = 0,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, max_len, bucket, num_workers, pad_to_max_len, predict_path)
+        super().__init__(
+            batch_size, eval_batch_size, max_len, bucket, num_workers, pad_to_max_len, predict_path, keep_tail
+        )
         self.data_dir, self.hub_name, self.cache_dir = data_dir, hub_name, Path(cache_dir)
         self.val_size, self.split_seed = val_size, split_seed
         self.words = WordPipeline(

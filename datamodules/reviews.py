@@ -42,8 +42,11 @@ class ReviewsDataModule(ClassificationDataModule):
         num_workers: int = 0,
         pad_to_max_len: bool = False,
         predict_path: str | None = None,
+        keep_tail: int = 0,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, max_len, bucket, num_workers, pad_to_max_len, predict_path)
+        super().__init__(
+            batch_size, eval_batch_size, max_len, bucket, num_workers, pad_to_max_len, predict_path, keep_tail
+        )
         self.paths = {"train": train_path, "val": val_path, "test": test_path or val_path}
         self.cache_dir = Path(cache_dir)
         self.words = WordPipeline(

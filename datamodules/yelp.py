@@ -64,8 +64,8 @@ class YelpPolarityDataModule(ClassificationDataModule):
     texts; "wordpiece" always trains one. The tokenizer is cached with the corpus and written as
     tokenizer.json beside each run; with "auto" the cache keeps whichever of the two was used, so name the
     tokenizer (or "wordpiece") to switch once the corpus is cached. Texts are cut to `max_len` (256)
-    sub-words, keeping the closing [SEP], and every batch is padded to that fixed length
-    (`pad_to_max_len: false` pads to the batch's longest instead)."""
+    sub-words, keeping the closing [SEP] (and the last `keep_tail` sub-words: head + tail), and every batch
+    is padded to that fixed length (`pad_to_max_len: false` pads to the batch's longest instead)."""
 
     def __init__(
         self,
@@ -85,8 +85,11 @@ class YelpPolarityDataModule(ClassificationDataModule):
         num_workers: int = 0,
         pad_to_max_len: bool = True,
         predict_path: str | None = None,
+        keep_tail: int = 0,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, max_len, bucket, num_workers, pad_to_max_len, predict_path)
+        super().__init__(
+            batch_size, eval_batch_size, max_len, bucket, num_workers, pad_to_max_len, predict_path, keep_tail
+        )
         if (train_path is None) != (test_path is None):
             raise InputError("give both train_path and test_path, or neither (then the hub is used)")
         self.paths = {"train": train_path, "test": test_path}

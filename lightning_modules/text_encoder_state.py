@@ -12,8 +12,8 @@ MODEL_CLASS_KEY = "model_class_path"
 
 class TextEncoderInCheckpoint:
     """A LightningModule mixin: saves the data module's `text_encoder` (plain data: loads with
-    weights_only=True) and its `max_len` into checkpoints, and restores it as `text_encoder_state`; records
-    the model's class path too, so that loading knows which model a checkpoint holds."""
+    weights_only=True), its `max_len` and `keep_tail` into checkpoints, and restores them as
+    `text_encoder_state`; records the model's class path too, so that loading knows which model a checkpoint holds."""
 
     text_encoder_state: dict[str, Any] | None = None
     _text_encoder: TextEncoder | None = None
@@ -32,7 +32,7 @@ class TextEncoderInCheckpoint:
             datamodule = None
         if isinstance(datamodule, TextData):
             state = datamodule.text_encoder.state_dict()
-            self.text_encoder_state = {**state, "max_len": datamodule.max_len}
+            self.text_encoder_state = {**state, "max_len": datamodule.max_len, "keep_tail": datamodule.keep_tail}
         if self.text_encoder_state is not None:
             checkpoint["text_encoder"] = self.text_encoder_state
         # Which model this is, also for a checkpoint saved outside LightningCLI (which records `_class_path` in

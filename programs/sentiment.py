@@ -57,11 +57,13 @@ def input_limit(model: TextClassifier) -> int | None:
 
 def encoded_batch(model: TextClassifier, texts: list[str]) -> dict[str, torch.Tensor]:
     """`texts` as the model read its training data: input_ids (B, T) and attention_mask (B, T) on its device,
-    cut to input_limit(model)."""
+    cut to input_limit(model), keeping the tail the data kept (keep_tail)."""
     encoder = model.text_encoder  # built once per model, not per call
     if encoder is None:
         raise InputError("this model has no text encoder: load it with load_classifier(checkpoint)")
-    batch = encoder.batch(texts, input_limit(model))
+    limit = input_limit(model)
+    keep_tail = model.text_encoder_state.get("keep_tail", 0)  # checkpoints from before keep_tail: 0
+    batch = encoder.batch(texts, limit, min(keep_tail, limit) if limit else 0)
     device = next(model.parameters()).device
     return {key: batch[key].to(device) for key in ("input_ids", "attention_mask")}
 

@@ -1,5 +1,6 @@
 """Padding collate, length bucketing and the vocabulary."""
 
+import pytest
 import torch
 
 from datamodules.batching import BucketBatchSampler, PadCollate, TokenDataset
@@ -20,6 +21,19 @@ def test_pad_collate_truncates_to_max_len_and_survives_empty_texts():
     assert "labels" not in batch
     empty = PadCollate(pad_id=0)([{"input_ids": []}])
     assert empty["input_ids"].shape == (1, 1) and not empty["attention_mask"].any()
+
+
+def test_head_and_tail_truncation_keeps_the_start_and_the_end():
+    long, short = {"input_ids": list(range(1, 9))}, {"input_ids": [1, 2, 3]}
+    batch = PadCollate(pad_id=0, max_len=5, keep_tail=2)([long, short])
+    assert batch["input_ids"].tolist() == [[1, 2, 3, 7, 8], [1, 2, 3, 0, 0]]  # a short one is never cut
+    assert PadCollate(0, 5, keep_last=True, keep_tail=2)([long])["input_ids"].tolist() == [[1, 2, 3, 7, 8]]
+    assert PadCollate(0, 5, keep_last=True)([long])["input_ids"].tolist() == [[1, 2, 3, 4, 8]]  # [SEP] alone
+    assert PadCollate(0, 5, keep_tail=5)([long])["input_ids"].tolist() == [[4, 5, 6, 7, 8]]  # the tail alone
+    assert PadCollate(0, 5, keep_tail=0)([long])["input_ids"].tolist() == [[1, 2, 3, 4, 5]]
+    for bad, max_len in ((6, 5), (-1, 5), (2, None)):
+        with pytest.raises(ValueError, match="keep_tail must be between 0 and max_len"):
+            PadCollate(0, max_len, keep_tail=bad)
 
 
 def test_bucketing_covers_every_example_once_with_less_padding():

@@ -47,6 +47,22 @@ def test_reviews_become_the_tokenizers_ids_cut_to_max_len_keeping_sep(corpora, t
         assert len(real) <= 8 and real[0] == cls and real[-1] == sep
 
 
+def test_keep_tail_cuts_reviews_head_plus_tail_and_is_checked(corpora, tmp_path, tokenizer_dir):
+    folder, fast = tokenizer_dir
+    common = {"data_dir": str(corpora["imdb_tar"]), "cache_dir": str(tmp_path / "cache"), "val_size": 4}
+    dm = IMDbDataModule(**common, max_len=8, keep_tail=3, bucket=False, pretrained_tokenizer=str(folder))
+    dm.setup("test")
+    test_texts, _ = read_acl_imdb(corpora["imdb_dir"])["test"]
+    batch = next(iter(dm.test_dataloader()))
+    for text, ids, mask in zip(test_texts, batch["input_ids"], batch["attention_mask"], strict=False):
+        full = fast(text)["input_ids"]
+        assert ids[mask].tolist() == (full if len(full) <= 8 else full[:5] + full[-3:])  # [SEP] is in the tail
+    assert any(len(fast(t)["input_ids"]) > 8 for t in test_texts[: len(batch["input_ids"])])  # some were cut
+    for keep_tail, max_len in ((9, 8), (-1, 8), (2, None)):
+        with pytest.raises(InputError, match=rf"keep_tail must be between 0 and max_len \({max_len}\), got"):
+            IMDbDataModule(**common, max_len=max_len, keep_tail=keep_tail, pretrained_tokenizer=str(folder))
+
+
 def test_a_folder_that_is_not_a_tokenizer_and_an_offline_name_fail_fast_in_one_line(corpora, tmp_path):
     (tmp_path / "empty").mkdir()
     folder = str(tmp_path / "empty")

@@ -82,6 +82,19 @@ def test_a_checkpoint_keeps_the_text_encoder(trained):
     _, ckpt = trained
     state = torch.load(ckpt, weights_only=True)["text_encoder"]  # plain data: loads without pickles
     assert state["kind"] == "words" and state["vocab"][0] == "[PAD]" and state["max_len"] == 256
+    assert state["keep_tail"] == 0
+
+
+def test_raw_text_is_cut_as_the_training_data_was_head_plus_tail(trained):
+    _, ckpt = trained
+    model = sentiment.load_classifier(str(ckpt))
+    model.text_encoder_state["keep_tail"] = 2  # as a run with --data.init_args.keep_tail 2 records it
+    text = " ".join(["superb"] * 300 + ["dull", "awful"])
+    ids = model.text_encoder.encode(text)
+    cut = sentiment.encoded_batch(model, [text])["input_ids"][0].tolist()
+    assert len(ids) > 256 and cut == ids[:254] + ids[-2:]
+    del model.text_encoder_state["keep_tail"]  # a checkpoint from before keep_tail: the first 256
+    assert sentiment.encoded_batch(model, [text])["input_ids"][0].tolist() == ids[:256]
 
 
 def test_predictions_keep_the_order_of_the_input_even_with_bucketing(trained, corpora, tmp_path):
