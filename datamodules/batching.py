@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from lab_errors import InputError
+
 
 class TokenDataset(Dataset):
     """Token-id sequences with optional integer labels; item i is {"input_ids": ..., "labels": ...}."""
@@ -36,6 +38,13 @@ class TokenDataset(Dataset):
         if isinstance(self.sequences, Tensor):
             return [self.sequences.shape[1]] * len(self.sequences)
         return [len(s) for s in self.sequences]
+
+
+def check_keep_tail(keep_tail: int, max_len: int | None) -> None:
+    """Head + tail truncation keeps `keep_tail` closing tokens of a text cut to `max_len`: 0 (off) up to
+    `max_len` (the tail alone); anything else is bad input."""
+    if keep_tail < 0 or (keep_tail and (max_len is None or keep_tail > max_len)):
+        raise InputError(f"keep_tail must be between 0 and max_len ({max_len}), got {keep_tail}")
 
 
 class PadCollate:
@@ -61,8 +70,7 @@ class PadCollate:
             raise ValueError(f"max_len must be positive, got {max_len}")
         if fixed_length and max_len is None:
             raise ValueError("fixed_length needs a max_len to pad to")
-        if keep_tail < 0 or (keep_tail and (max_len is None or keep_tail > max_len)):
-            raise ValueError(f"keep_tail must be between 0 and max_len ({max_len}), got {keep_tail}")
+        check_keep_tail(keep_tail, max_len)
         self.pad_id, self.max_len, self.keep_last, self.fixed_length = pad_id, max_len, keep_last, fixed_length
         self.keep_tail = keep_tail
 

@@ -17,7 +17,13 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.batching import BucketBatchSampler, EpochShuffleSampler, TokenDataset, global_seed
+from datamodules.batching import (
+    BucketBatchSampler,
+    EpochShuffleSampler,
+    TokenDataset,
+    check_keep_tail,
+    global_seed,
+)
 from datamodules.contract import TextData
 from datamodules.preparation import chained, column
 from datamodules.readers import read_texts
@@ -57,8 +63,7 @@ class ClassificationDataModule(TextData, L.LightningDataModule):
             raise InputError(f"num_workers must be ≥ 0, got {num_workers}")
         if pad_to_max_len and max_len is None:
             raise InputError("pad_to_max_len needs a max_len to pad to")
-        if keep_tail < 0 or (keep_tail and (max_len is None or keep_tail > max_len)):
-            raise InputError(f"keep_tail must be between 0 and max_len ({max_len}), got {keep_tail}")
+        check_keep_tail(keep_tail, max_len)
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.max_len, self.bucket, self.num_workers = max_len, bucket, num_workers
         self.pad_to_max_len, self.predict_path, self.keep_tail = pad_to_max_len, predict_path, keep_tail

@@ -5,6 +5,7 @@ import torch
 
 from datamodules.batching import BucketBatchSampler, PadCollate, TokenDataset
 from datamodules.vocab import SPECIAL_TOKENS, Vocabulary
+from lab_errors import InputError
 
 
 def test_pad_collate_pads_to_the_longest_and_masks_the_padding():
@@ -32,7 +33,7 @@ def test_head_and_tail_truncation_keeps_the_start_and_the_end():
     assert PadCollate(0, 5, keep_tail=5)([long])["input_ids"].tolist() == [[4, 5, 6, 7, 8]]  # the tail alone
     assert PadCollate(0, 5, keep_tail=0)([long])["input_ids"].tolist() == [[1, 2, 3, 4, 5]]
     for bad, max_len in ((6, 5), (-1, 5), (2, None)):
-        with pytest.raises(ValueError, match="keep_tail must be between 0 and max_len"):
+        with pytest.raises(InputError, match="keep_tail must be between 0 and max_len"):
             PadCollate(0, max_len, keep_tail=bad)
 
 
