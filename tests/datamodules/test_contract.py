@@ -67,7 +67,9 @@ def test_data_modules_are_shallow_and_declare_their_options():
 
     import datamodules
 
-    modules = [c for c in vars(datamodules).values() if inspect.isclass(c) and issubclass(c, L.LightningDataModule)]
+    # The package resolves its names on first use (PEP 562), so its public names, not vars(), list them.
+    exported = [getattr(datamodules, name) for name in datamodules.__all__]
+    modules = [c for c in exported if inspect.isclass(c) and issubclass(c, L.LightningDataModule)]
     assert len(modules) >= 10
     for cls in modules:
         below = [c for c in cls.__mro__ if issubclass(c, L.LightningDataModule) and c is not L.LightningDataModule]
