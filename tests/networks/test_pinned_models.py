@@ -50,9 +50,13 @@ def test_hidden_states_on_real_weights_match_bert_model_on_a_padded_batch(minilm
     assert_close(got[mask], expected[mask])
 
 
-def test_gradients_on_real_weights_match_bert_model(minilm):
+@pytest.mark.parametrize("attn_impl", ["manual", "sdpa"])
+def test_gradients_on_real_weights_match_bert_model(minilm, attn_impl):
     theirs, batch = minilm  # in eval mode: no dropout, so both graphs are deterministic
+    theirs.zero_grad()
     ours = load_bert(theirs).eval()
+    for block in ours.blocks:
+        block.attn.attn_impl = attn_impl
     mask = batch["attention_mask"].bool()
     upstream = torch.randn(*batch["input_ids"].shape, 384)
     (ours(batch["input_ids"], mask)[mask] * upstream[mask]).sum().backward()
@@ -62,6 +66,7 @@ def test_gradients_on_real_weights_match_bert_model(minilm):
     pairs = [
         (ours.tok_emb.weight.grad, theirs.embeddings.word_embeddings.weight.grad),
         (ours.blocks[0].attn.qkv_proj.weight.grad[:384], theirs.encoder.layer[0].attention.self.query.weight.grad),
+        (ours.blocks[-1].attn.qkv_proj.weight.grad[768:], theirs.encoder.layer[-1].attention.self.value.weight.grad),
         (ours.blocks[-1].ff.linear1.weight.grad, theirs.encoder.layer[-1].intermediate.dense.weight.grad),
     ]
     for mine, reference in pairs:
