@@ -10,7 +10,8 @@ What it adds to LightningCLI:
   `random_state` and `train_loader_place` (exact resumption, mid-epoch too), `hparams_summary`, `lr_monitor`,
   `remove_failed_run`, `loadable_hparams`,
   `prediction_writer`, `run_costs` (timings, memory and trainable parameters as `cost/*` scalars, which
-  report.py reads); checkpoints are written atomically
+  report.py reads), `progress_log` (progress as log lines when standard output is not a terminal, where
+  Lightning's bar shows nothing); checkpoints are written atomically
   (`trainer.plugins`: AtomicCheckpointIO);
 - `--ckpt_path last` / `--ckpt_path best` find the newest run of the experiment: `fit` continues in its folder,
   `test`/`validate`/`predict` with a checkpoint of a run write into that run's `test/`, `validate/` or
@@ -60,6 +61,7 @@ from lightning_modules.one_line_errors import (
     input_errors_in_one_line,
     one_line,
 )
+from lightning_modules.progress_log import ProgressLog
 from lightning_modules.run_costs import RunCosts
 
 RUNS_DIR = "runs"
@@ -75,6 +77,7 @@ ALWAYS_ON_CALLBACKS = {
     "loadable_hparams": LoadableHyperparameters,
     "prediction_writer": PredictionWriter,
     "run_costs": RunCosts,
+    "progress_log": ProgressLog,
 }
 EVALUATIONS = ("validate", "test", "predict")
 # What serves a checkpoint whose model has no predict step.
