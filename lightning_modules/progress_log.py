@@ -81,7 +81,8 @@ class ProgressLog(Callback):
         self._loop_started = 0.0
         self._first_batch = 0
         self._validation_seconds = 0.0  # of validation passes inside the current training epoch
-        self._validation_started = 0.0
+        self._validation_started = self._evaluation_started = self._previous_batch_end = 0.0
+        self._loader = 0  # the evaluation loader whose batches are being counted
 
     def enabled(self, trainer: L.Trainer) -> bool:
         if self.when == "auto":  # where a bar would draw, or none is wanted (enable_progress_bar: false), no lines
@@ -188,13 +189,15 @@ class ProgressLog(Callback):
     # Test and predict
 
     def _start_evaluation(self) -> None:
-        self._loop_started = time.perf_counter()
-        self._first_batch = 0
-        self._last_line = time.perf_counter()
+        self._loop_started = self._previous_batch_end = self._last_line = time.perf_counter()
+        self._first_batch = self._loader = 0
 
     def _evaluation_batch(
         self, trainer: L.Trainer, name: str, totals: list[float | int], batch_idx: int, dataloader_idx: int
     ) -> None:
+        if dataloader_idx != self._loader:  # batch_idx counts each loader from 0: so does the pace
+            self._loader, self._loop_started = dataloader_idx, self._previous_batch_end
+        self._previous_batch_end = time.perf_counter()
         total = totals[dataloader_idx] if dataloader_idx < len(totals) else None
         last_batch = total is not None and math.isfinite(total) and batch_idx + 1 >= total
         if not self.enabled(trainer) or not self._due(last_batch):
@@ -205,7 +208,7 @@ class ProgressLog(Callback):
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start_evaluation()
-        self._validation_started = time.perf_counter()
+        self._evaluation_started = time.perf_counter()
 
     def on_test_batch_end(
         self,
@@ -220,14 +223,15 @@ class ProgressLog(Callback):
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.enabled(trainer):
-            rank_zero_info(f"test done in {clock(time.perf_counter() - self._validation_started)}")
+            rank_zero_info(f"test done in {clock(time.perf_counter() - self._evaluation_started)}")
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start_evaluation()
+        self._evaluation_started = time.perf_counter()
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.enabled(trainer):
-            rank_zero_info(f"predict done in {clock(time.perf_counter() - self._loop_started)}")
+            rank_zero_info(f"predict done in {clock(time.perf_counter() - self._evaluation_started)}")
 
     def on_predict_batch_end(
         self,

@@ -41,7 +41,7 @@ class Regression(L.LightningModule):
         self.log("val/loss", loss)
         self.log("val/acc", 1 / (1 + loss))
 
-    def test_step(self, batch, batch_idx):
+    def test_step(self, batch, batch_idx, dataloader_idx=0):
         self.log("test/loss", self.loss(batch))
 
     def configure_optimizers(self):
@@ -166,6 +166,19 @@ def test_test_runs_log_their_batches_and_their_time(lines, clock):
         "test · batch 2/3 · 1.00 s/batch · done in 0:00:01",
         "test · batch 3/3 · 1.00 s/batch · done in 0:00:00",
         "test done in 0:00:03",
+    ]
+
+
+def test_with_two_test_loaders_each_is_counted_from_its_own_first_batch(lines, clock):
+    model = Regression()
+    model.test_dataloader = lambda: [DataLoader(model.data, batch_size=8), DataLoader(model.data, batch_size=8)]
+    trainer(clock, ProgressLog(every_n_seconds=0, when="always"), limit_test_batches=2).test(model)
+    assert progress_lines(lines) == [
+        "test · loader 0 · batch 1/2 · 1.00 s/batch · done in 0:00:01",
+        "test · loader 0 · batch 2/2 · 1.00 s/batch · done in 0:00:00",
+        "test · loader 1 · batch 1/2 · 1.00 s/batch · done in 0:00:01",
+        "test · loader 1 · batch 2/2 · 1.00 s/batch · done in 0:00:00",
+        "test done in 0:00:04",
     ]
 
 
