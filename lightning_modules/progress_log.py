@@ -83,11 +83,14 @@ class ProgressLog(Callback):
         self._validation_seconds = 0.0  # of validation passes inside the current training epoch
         self._validation_started = self._evaluation_started = self._previous_batch_end = 0.0
         self._loader = 0  # the evaluation loader whose batches are being counted
+        self._enabled = False
 
-    def enabled(self, trainer: L.Trainer) -> bool:
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Decides once per run whether lines are written, not at every batch."""
         if self.when == "auto":  # where a bar would draw, or none is wanted (enable_progress_bar: false), no lines
-            return trainer.progress_bar_callback is not None and not output_is_shown_live()
-        return self.when == "always"
+            self._enabled = trainer.progress_bar_callback is not None and not output_is_shown_live()
+        else:
+            self._enabled = self.when == "always"
 
     def _due(self, last_batch: bool) -> bool:
         now = time.perf_counter()
@@ -137,7 +140,7 @@ class ProgressLog(Callback):
     ) -> None:
         total = trainer.num_training_batches
         last_batch = math.isfinite(total) and batch_idx + 1 >= total
-        if not self.enabled(trainer) or not self._due(last_batch):
+        if not self._enabled or not self._due(last_batch):
             return
         seconds = time.perf_counter() - self._loop_started - self._validation_seconds
         pace, left = self._pace(batch_idx, total, seconds)
@@ -166,13 +169,13 @@ class ProgressLog(Callback):
             return
         if trainer.state.fn == TrainerFn.FITTING:
             self._validation_seconds += seconds
-            if self.enabled(trainer):
+            if self._enabled:
                 rank_zero_info(
                     f"validation at {self._step_text(trainer)} ({self._epoch_text(trainer)}): "
                     + joined(metric_text(trainer.callback_metrics, "val"), f"{seconds:.0f} s")
                 )
-        elif self.enabled(trainer):  # Lightning prints the metrics of validate and test in a table of its own
-            rank_zero_info(f"validate done in {clock(seconds)}")
+        else:
+            self._evaluation_end("validate")
 
     def on_validation_batch_end(
         self,
@@ -184,31 +187,33 @@ class ProgressLog(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         if trainer.state.fn != TrainerFn.FITTING:
-            self._evaluation_batch(trainer, "validate", trainer.num_val_batches, batch_idx, dataloader_idx)
+            self._evaluation_batch("validate", trainer.num_val_batches, batch_idx, dataloader_idx)
 
     # Test and predict
 
-    def _start_evaluation(self) -> None:
-        self._loop_started = self._previous_batch_end = self._last_line = time.perf_counter()
+    def _start_evaluation(self, *hook_arguments: Any) -> None:
+        """The start of an evaluation loop of its own: test, predict, or validate outside fit."""
+        self._evaluation_started = self._loop_started = self._previous_batch_end = time.perf_counter()
+        self._last_line = self._loop_started
         self._first_batch = self._loader = 0
 
-    def _evaluation_batch(
-        self, trainer: L.Trainer, name: str, totals: list[float | int], batch_idx: int, dataloader_idx: int
-    ) -> None:
+    on_test_start = on_predict_start = _start_evaluation
+
+    def _evaluation_end(self, name: str) -> None:
+        if self._enabled:  # Lightning prints the metrics of validate and test in a table of its own
+            rank_zero_info(f"{name} done in {clock(time.perf_counter() - self._evaluation_started)}")
+
+    def _evaluation_batch(self, name: str, totals: list[float | int], batch_idx: int, dataloader_idx: int) -> None:
         if dataloader_idx != self._loader:  # batch_idx counts each loader from 0: so does the pace
             self._loader, self._loop_started = dataloader_idx, self._previous_batch_end
         self._previous_batch_end = time.perf_counter()
         total = totals[dataloader_idx] if dataloader_idx < len(totals) else None
         last_batch = total is not None and math.isfinite(total) and batch_idx + 1 >= total
-        if not self.enabled(trainer) or not self._due(last_batch):
+        if not self._enabled or not self._due(last_batch):
             return
         loader = f"loader {dataloader_idx}" if len(totals) > 1 else ""
         pace, left = self._pace(batch_idx, total, time.perf_counter() - self._loop_started)
         rank_zero_info(joined(name, loader, f"batch {of_total(batch_idx + 1, total)}", pace, left))
-
-    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start_evaluation()
-        self._evaluation_started = time.perf_counter()
 
     def on_test_batch_end(
         self,
@@ -219,19 +224,13 @@ class ProgressLog(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        self._evaluation_batch(trainer, "test", trainer.num_test_batches, batch_idx, dataloader_idx)
+        self._evaluation_batch("test", trainer.num_test_batches, batch_idx, dataloader_idx)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.enabled(trainer):
-            rank_zero_info(f"test done in {clock(time.perf_counter() - self._evaluation_started)}")
-
-    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start_evaluation()
-        self._evaluation_started = time.perf_counter()
+        self._evaluation_end("test")
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.enabled(trainer):
-            rank_zero_info(f"predict done in {clock(time.perf_counter() - self._evaluation_started)}")
+        self._evaluation_end("predict")
 
     def on_predict_batch_end(
         self,
@@ -242,4 +241,4 @@ class ProgressLog(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        self._evaluation_batch(trainer, "predict", trainer.num_predict_batches, batch_idx, dataloader_idx)
+        self._evaluation_batch("predict", trainer.num_predict_batches, batch_idx, dataloader_idx)

@@ -169,6 +169,15 @@ def test_test_runs_log_their_batches_and_their_time(lines, clock):
     ]
 
 
+def test_a_validate_run_logs_its_batches_and_its_time(lines, clock):
+    trainer(clock, ProgressLog(every_n_seconds=0, when="always")).validate(Regression())
+    assert progress_lines(lines) == [
+        "validate · batch 1/2 · 10.00 s/batch · done in 0:00:10",
+        "validate · batch 2/2 · 10.00 s/batch · done in 0:00:00",
+        "validate done in 0:00:20",
+    ]
+
+
 def test_with_two_test_loaders_each_is_counted_from_its_own_first_batch(lines, clock):
     model = Regression()
     model.test_dataloader = lambda: [DataLoader(model.data, batch_size=8), DataLoader(model.data, batch_size=8)]
