@@ -111,6 +111,8 @@ class CausalLM(TextEncoderInCheckpoint, optim.WarmupDecayOptimization, L.Lightni
 
     def on_validation_epoch_end(self) -> None:
         for i, name in enumerate(VALIDATION_FIGURES):
+            if self.count[i].update_count == 0:  # no loader for this figure (last_token_batches: 0)
+                continue
             count = self.count[i].compute()
             if count > 0:
                 nats = self.nll[i].compute() / count
