@@ -53,6 +53,7 @@ from lightning_modules.callbacks import (
 )
 from lightning_modules.checkpoints import find_checkpoint, read_checkpoint, run_folder_of, version_number
 from lightning_modules.csv_resume import keep_earlier_metrics
+from lightning_modules.frozen_modules import FrozenModulesNote
 from lightning_modules.last_checkpoint import BestAndLastCheckpoint
 from lightning_modules.logger_runs import own_runs_logger, point_at_run, require_package
 from lightning_modules.one_line_errors import (
@@ -78,6 +79,7 @@ ALWAYS_ON_CALLBACKS = {
     "prediction_writer": PredictionWriter,
     "run_costs": RunCosts,
     "progress_log": ProgressLog,
+    "frozen_modules": FrozenModulesNote,
 }
 EVALUATIONS = ("validate", "test", "predict")
 # What serves a checkpoint whose model has no predict step.
