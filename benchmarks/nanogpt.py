@@ -3,6 +3,7 @@
     python -m benchmarks.nanogpt                        # steps at B=32 T=256 and B=12 T=64 (~1 min)
     python -m benchmarks.nanogpt --ablate               # also the lab's stack with torch's LayerNorm (~2 min)
     python -m benchmarks.nanogpt --compile              # also both models under torch.compile (~4 min)
+    python -m benchmarks.nanogpt --skip-steps --recipe-step   # each recipe's own step, with ablations (~1 min)
     python -m benchmarks.nanogpt --nanogpt /path/to/nanoGPT --skip-steps    # the recipe side by side (~4 min)
     python -m benchmarks.nanogpt --nanogpt PATH --skip-steps --lab-compile --rounds 3   # and compiled (~16 min)
 
@@ -18,6 +19,10 @@ configs/toy_lm/nanogpt_recipe.yaml` runs the same hyperparameters (`--lab-compil
 first on an empty compile cache of its own, then on the filled one); each whole process is timed, rounds
 alternate the order. Every best checkpoint is then scored by one function: bits per character over every
 validation character, each with up to 64 characters of context.
+
+Recipe step (`--recipe-step`): one step of each recipe in this process, each model at the recipe's settings
+with its own program's optimiser (nanoGPT's AdamW one tensor at a time on a CPU, the lab's fused) and clipping;
+the whole runs' time less start-up, training loop and validation.
 
 The ablation rows (`--ablate`) swap the lab's hand-built LayerNorm for nn.LayerNorm with the same parameters:
 they show how much of the step the hand-built norm costs. The lab never trains that way.
@@ -151,9 +156,11 @@ class NanoGPT(nn.Module):
 # ---- one training step ------------------------------------------------------------------------------------
 
 
-def lab_model(vocab_size: int, block_size: int, attn_impl: str, torch_norms: bool = False) -> TransformerLM:
+def lab_model(
+    vocab_size: int, block_size: int, attn_impl: str, torch_norms: bool = False, bias: bool = True
+) -> TransformerLM:
     config = TransformerConfig(
-        vocab_size, d_model=128, n_heads=4, n_layers=4, max_len=block_size, dropout=0.0, attn_impl=attn_impl
+        vocab_size, d_model=128, n_heads=4, n_layers=4, max_len=block_size, dropout=0.0, attn_impl=attn_impl, bias=bias
     )
     model = TransformerLM(config)
     return with_torch_norms(model) if torch_norms else model
@@ -171,9 +178,17 @@ def with_torch_norms(model: nn.Module) -> nn.Module:
     return model
 
 
-def training_step(model: nn.Module, batch: tuple[Tensor, Tensor], compile_: bool = False):
-    """forward → cross-entropy → backward → AdamW step, as a closure over `model` and its optimiser."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
+def training_step(
+    model: nn.Module,
+    batch: tuple[Tensor, Tensor],
+    compile_: bool = False,
+    optimizer: torch.optim.Optimizer | None = None,
+    clip: float | None = None,
+):
+    """forward → cross-entropy → backward → (clipping →) AdamW step, as a closure over `model` and its optimiser
+    (by default torch's AdamW with its defaults, the same for every model)."""
+    if optimizer is None:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
     forward = torch.compile(model) if compile_ else model
     x, y = batch
 
@@ -181,6 +196,8 @@ def training_step(model: nn.Module, batch: tuple[Tensor, Tensor], compile_: bool
         logits = forward(x)
         loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), y.view(-1))
         loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -218,6 +235,57 @@ def step_table(
     ]
     title = f"Training step (forward, backward, AdamW), B={batch} T={seq_len}, median of {repeats}"
     return f"{title}\n\n" + markdown_table(["model", "ms", "× nanoGPT", "compile warm-up"], rows)
+
+
+def recipe_optimizer(model: nn.Module, fused: bool) -> torch.optim.AdamW:
+    """AdamW as both recipes set it up: lr 1e-3, β₂ 0.99, weight decay 0.1 on matrices only. nanoGPT's train.py
+    asks for the fused kernel on CUDA only, so on a CPU it runs torch's loop over the tensors one at a time;
+    the lab's recipe config asks for it (`fused: true`)."""
+    matrices = [p for p in model.parameters() if p.dim() >= 2]
+    others = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": matrices, "weight_decay": 0.1}, {"params": others, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.99), **({"fused": True} if fused else {}))
+
+
+def recipe_step_table(repeats: int, vocab_size: int = 32, batch: int = 12, seq_len: int = 64) -> str:
+    """One step of each recipe, in this process: the model at the recipe's settings (no biases), its optimiser
+    as its own program sets it up, clipping at 1. What the whole runs' time is made of, less start-up, the
+    training loop and validation; the ablation rows say which layer or kernel accounts for the difference."""
+    torch.manual_seed(0)
+    data = torch.randint(vocab_size, (batch, seq_len + 1))
+    xy = (data[:, :-1].contiguous(), data[:, 1:].contiguous())
+    models = {  # name: (model, fused AdamW)
+        "nanoGPT GPT, AdamW as its train.py sets it up on a CPU (one tensor at a time)": (
+            NanoGPT(vocab_size, seq_len, bias=False),
+            False,
+        ),
+        "TransformerLM as the lab's recipe config trains it (hand-built, fused AdamW)": (
+            lab_model(vocab_size, seq_len, "manual", bias=False),
+            True,
+        ),
+        "ablation: nanoGPT GPT with fused AdamW": (NanoGPT(vocab_size, seq_len, bias=False), True),
+        "ablation: TransformerLM with torch's LayerNorm": (
+            lab_model(vocab_size, seq_len, "manual", torch_norms=True, bias=False),
+            True,
+        ),
+        'ablation: TransformerLM with attn_impl="sdpa"': (lab_model(vocab_size, seq_len, "sdpa", bias=False), True),
+        "ablation: TransformerLM with sdpa and torch's LayerNorm": (
+            lab_model(vocab_size, seq_len, "sdpa", torch_norms=True, bias=False),
+            True,
+        ),
+    }
+    cases = {
+        name: training_step(model, xy, optimizer=recipe_optimizer(model, fused), clip=1.0)
+        for name, (model, fused) in models.items()
+    }
+    medians = interleaved_medians(cases, repeats, warmup=3)
+    reference = medians[next(iter(models))]
+    rows = [[name, f"{s * 1e3:.1f}", s / reference] for name, s in medians.items()]
+    title = (
+        f"The recipes' step (forward, cross-entropy, backward, clipping, each program's AdamW), B={batch} "
+        f"T={seq_len}, no biases, median of {repeats}"
+    )
+    return f"{title}\n\n" + markdown_table(["model and optimiser", "ms", "× nanoGPT's"], rows)
 
 
 def profile_tables(batch: int, seq_len: int, steps: int, vocab_size: int = 32, rows: int = 12) -> str:
@@ -393,6 +461,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true", help="also time both models under torch.compile")
     p.add_argument("--ablate", action="store_true", help="also the lab's stack with torch's LayerNorm for its own")
     p.add_argument("--skip-steps", action="store_true", help="only the recipe")
+    p.add_argument(
+        "--recipe-step", action="store_true", help="also each recipe's own step (its optimiser, clipping, no biases)"
+    )
     p.add_argument("--profile", action="store_true", help="torch.profiler's top operators of each model's step")
     p.add_argument("--workdir", type=Path, help="where the recipe's data, runs and logs go (default: a temp dir)")
     add_thread_argument(p)
@@ -413,6 +484,8 @@ def main(argv: list[str] | None = None) -> None:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
             print(step_table(32, 256, args.repeats, args.compile, args.ablate), end="\n\n")
             print(step_table(12, 64, 3 * args.repeats, args.compile, args.ablate), end="\n\n")
+    if args.recipe_step:
+        print(recipe_step_table(6 * args.repeats), end="\n\n")
     if args.profile:
         print(profile_tables(32, 256, 3), end="\n\n")
         print(profile_tables(12, 64, 20), end="\n\n")
