@@ -15,6 +15,7 @@ Two conversions happen on the way:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -24,6 +25,8 @@ from lab_errors import InputError
 from layers.transformer import TransformerConfig, TransformerEncoder, TransformerLM
 
 BERT_MODEL_TYPES = ("bert",)  # the layouts bert_state_dict reads
+# What a BERT checkpoint may carry that an encoder without a pooler never reads: the pooler, pre-training heads.
+UNREAD_BERT_PARTS = ("pooler.", "cls.")
 GPT2_MODEL_TYPES = ("gpt2",)  # the layout gpt2_state_dict reads
 _ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
 
@@ -122,12 +125,36 @@ def bert_state_dict(hf_state: dict[str, Tensor], n_layers: int) -> dict[str, Ten
 
 
 def load_hf_bert(name_or_dir: str) -> Any:
-    """Hugging Face's BertModel (no pooler) from a hub name or a save_pretrained folder, in eval mode."""
+    """Hugging Face's BertModel (no pooler) from a hub name or a save_pretrained folder, in eval mode.
+
+    A checkpoint saved from BertModel or a pre-training model carries a pooler (and its heads, `cls.*`) that a
+    BertModel without a pooler does not read, and transformers reports every such load with a table of those
+    keys on stderr. They are expected here, so that table is left out; weights the checkpoint lacks (which
+    transformers then initialises at random) or other keys it carries are a warning naming them."""
     from transformers import BertModel
+    from transformers.utils import logging as hf_logging
 
     from networks.hub import load_pretrained
 
-    return load_pretrained(BertModel, name_or_dir, BERT_MODEL_TYPES, add_pooling_layer=False).eval()
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # the load report; errors (a size mismatch) still raise
+    hf_logging.disable_progress_bar()  # a bar over the tensors, on stderr, for a load of a second or less
+    try:
+        model, info = load_pretrained(
+            BertModel, name_or_dir, BERT_MODEL_TYPES, add_pooling_layer=False, output_loading_info=True
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
+    missing = sorted(info["missing_keys"])
+    # A pre-training checkpoint names them under its `bert.` prefix.
+    unexpected = sorted(k for k in info["unexpected_keys"] if not k.removeprefix("bert.").startswith(UNREAD_BERT_PARTS))
+    for keys, what in ((missing, "missing from it, initialised at random"), (unexpected, "in it and not read")):
+        if keys:
+            shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+            warnings.warn(f"{name_or_dir}: {len(keys)} BertModel weight(s) {what}: {shown}", stacklevel=2)
+    return model.eval()
 
 
 def load_gpt2(model: Any = "gpt2") -> TransformerLM:

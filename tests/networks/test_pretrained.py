@@ -1,10 +1,14 @@
 """Hugging Face GPT-2 and BERT, tiny and random, copied into our stacks: the same outputs."""
 
+import logging
+import warnings
+
 import pytest
 import torch
-from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
+from transformers import BertConfig, BertForPreTraining, BertModel, GPT2Config, GPT2LMHeadModel
+from transformers.utils import logging as hf_logging
 
-from networks.pretrained import load_bert, load_gpt2
+from networks.pretrained import load_bert, load_gpt2, load_hf_bert
 from tests.utils import assert_close, padding_mask
 
 
@@ -117,3 +121,44 @@ def test_gpt2_in_training_mode_draws_the_same_dropout_as_gpt2():
     expected = gpt2(ids).logits
     torch.manual_seed(1)
     assert_close(ours(ids), expected)
+
+
+def load_and_listen(folder, capsys):
+    """The model, our warnings, and whether transformers logged its load report or drew its loading bar."""
+    records = []
+    listener = logging.Handler()
+    listener.emit = records.append
+    hf_logging.add_handler(listener)
+    capsys.readouterr()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = load_hf_bert(str(folder))
+    finally:
+        hf_logging.remove_handler(listener)
+    ours = [str(w.message) for w in caught if "BertModel weight" in str(w.message)]
+    reported = any("LOAD REPORT" in r.getMessage() for r in records) or "Loading weights" in capsys.readouterr().err
+    return model, ours, reported
+
+
+def test_a_checkpoint_with_a_pooler_and_heads_loads_without_a_report_and_equal_weights(tmp_path, capsys):
+    source = BertForPreTraining(tiny_bert_config()).eval()  # bert.*, a pooler and cls.* heads
+    source.save_pretrained(tmp_path)
+    model, ours, reported = load_and_listen(tmp_path, capsys)
+    assert ours == [] and not reported
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, source.bert.state_dict()[name], rtol=0, atol=0)
+
+
+def test_weights_the_checkpoint_lacks_or_carries_besides_are_named_in_one_warning_each(tmp_path, capsys):
+    source = BertModel(tiny_bert_config(), add_pooling_layer=False)
+    state = source.state_dict()
+    del state["encoder.layer.1.output.dense.bias"]
+    state["adapter.weight"] = torch.zeros(2)
+    source.save_pretrained(tmp_path, state_dict=state)
+    _, ours, reported = load_and_listen(tmp_path, capsys)
+    assert not reported
+    assert ours == [
+        f"{tmp_path}: 1 BertModel weight(s) missing from it, initialised at random: encoder.layer.1.output.dense.bias",
+        f"{tmp_path}: 1 BertModel weight(s) in it and not read: adapter.weight",
+    ]
