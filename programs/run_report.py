@@ -79,6 +79,7 @@ ARCHITECTURE_KEYS = (
     "position",
     "freeze",
     "pretrained",
+    "name_or_dir",  # which pretrained weights
     "d_ff",
     "dim",
 )
@@ -150,15 +151,25 @@ def describe(spec: Any) -> str:
     modules passed in (class_path/init_args) described the same way."""
     if not isinstance(spec, dict) or "class_path" not in spec:
         return str(spec)
+    return f"{spec['class_path'].rsplit('.', 1)[-1]}({', '.join(shape_settings(spec.get('init_args') or {}))})"
+
+
+def shape_settings(arguments: dict[str, Any]) -> list[str]:
+    """`key=value` for each argument that shapes the model; a module passed in as `key=Class(…)`, and a typed
+    configuration passed whole (a plain mapping, such as a TransformerConfig) as `key=(…)` of its own."""
     settings = []
-    for key, value in (spec.get("init_args") or {}).items():
+    for key, value in arguments.items():
         if value is None or value is False or key in NOT_ARCHITECTURE:  # unset options say nothing
             continue
         if isinstance(value, dict) and "class_path" in value:
             settings.append(f"{key}={describe(value)}")
-        elif not isinstance(value, dict | list) and any(part in key for part in ARCHITECTURE_KEYS):
+        elif isinstance(value, dict):
+            inner = shape_settings(value)
+            if inner:
+                settings.append(f"{key}=({', '.join(inner)})")
+        elif not isinstance(value, list) and any(part in key for part in ARCHITECTURE_KEYS):
             settings.append(f"{key}={value}")
-    return f"{spec['class_path'].rsplit('.', 1)[-1]}({', '.join(settings)})"
+    return settings
 
 
 def curve_tags(runs: list[Run], x: str) -> list[tuple[str, dict[str, str]]]:

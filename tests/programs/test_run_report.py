@@ -114,6 +114,32 @@ def test_a_model_passed_in_is_described_by_its_class_and_shape_settings():
     assert run_report.describe(config) == expected
 
 
+def test_a_typed_configuration_passed_whole_is_described_by_its_shaping_fields():
+    def setting(norm_first):
+        encoder = {
+            "class_path": "networks.encoder_sources.ScratchEncoder",
+            "init_args": {
+                "transformer": {"d_model": 256, "n_heads": 4, "n_layers": 2, "norm_first": norm_first, "bias": True},
+                "word_vectors": None,
+            },
+        }
+        return {
+            "class_path": "lightning_modules.classifier.TextClassifier",
+            "init_args": {
+                "backbone": {"class_path": "networks.classifier.EncoderClassifier", "init_args": {"encoder": encoder}}
+            },
+        }
+
+    pre, post = run_report.describe(setting(True)), run_report.describe(setting(False))
+    assert pre == (
+        "TextClassifier(backbone=EncoderClassifier(encoder=ScratchEncoder("
+        "transformer=(d_model=256, n_heads=4, n_layers=2, norm_first=True))))"
+    )
+    assert post != pre  # pre- and post-norm settings of the comparison no longer read alike
+    pretrained = {"class_path": "networks.encoder_sources.BertEncoder", "init_args": {"name_or_dir": "minilm"}}
+    assert run_report.describe(pretrained) == "BertEncoder(name_or_dir=minilm)"
+
+
 def fake_run(folder: Path, tags: list[str]) -> Path:
     writer = SummaryWriter(str(folder))
     for step in range(5):
