@@ -14,7 +14,7 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 class _Normalize(torch.autograd.Function):
     """y = x̂ · γ + β with x̂ = (x − mean) / √(var + eps) over each group of K elements, and its gradient
-    written out by hand. x arrives as (N, K): one row per group.
+    written out by hand. x is (…, normalized_shape), taken as (N, K): one row per group.
 
     Left to autograd, the five steps of the forward pass each keep their input and each get a backward node:
     on a CPU the norm then costs several times torch's fused kernel. The gradient in closed form needs only
@@ -29,32 +29,39 @@ class _Normalize(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, weight: Tensor, bias: Tensor | None, eps: float):
-        k = x.shape[1]
-        mean = x.mean(dim=1, keepdim=True)
-        normalized = x - mean  # x − mean; becomes x̂ in place below
+        # The (…, K) ↔ (N, K) reshapes live here, not around the call: outside they would each be a
+        # backward node of their own, and at nanoGPT's sizes the norm's cost is mostly such per-call overhead.
+        k = weight.numel()
+        rows = x.reshape(-1, k)
+        weight_row = weight.view(k)
+        normalized = rows - rows.mean(dim=1, keepdim=True)  # x − mean; becomes x̂ in place below
         # The biased variance (divided by K) from the norm of the centred row: one pass, no squared copy.
         # (torch.var_mean would be one call, but on a CPU it is a Welford loop, 40× slower at 768 × 128 here.)
         norm = torch.linalg.vector_norm(normalized, dim=1, keepdim=True)
-        rstd = norm.square_().mul_(1.0 / k).add_(eps).rsqrt_()  # 1/√(var + eps), (N, 1)
+        rstd = torch.addcmul(norm.new_full((), eps), norm, norm, value=1.0 / k).rsqrt_()  # 1/√(var + eps), (N, 1)
         normalized.mul_(rstd)
-        ctx.save_for_backward(normalized, weight, rstd)
-        return normalized * weight if bias is None else torch.addcmul(bias, normalized, weight)  # β + x̂ · γ
+        ctx.save_for_backward(normalized, weight_row, rstd)
+        ctx.weight_shape = weight.shape
+        out = normalized * weight_row if bias is None else torch.addcmul(bias.view(k), normalized, weight_row)
+        return out.view(x.shape)  # β + x̂ · γ
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: Tensor):
-        normalized, weight, rstd = ctx.saved_tensors
-        grad_bias = grad.sum(dim=0) if ctx.needs_input_grad[2] else None
-        grad_x_hat = grad * normalized  # ∂L/∂y · x̂
-        grad_weight = grad_x_hat.sum(dim=0) if ctx.needs_input_grad[1] else None
+        normalized, weight_row, rstd = ctx.saved_tensors
+        k = weight_row.shape[0]
+        grad_rows = grad.reshape(-1, k)
+        grad_bias = grad_rows.sum(dim=0).view(ctx.weight_shape) if ctx.needs_input_grad[2] else None
+        grad_x_hat = grad_rows * normalized  # ∂L/∂y · x̂
+        grad_weight = grad_x_hat.sum(dim=0).view(ctx.weight_shape) if ctx.needs_input_grad[1] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
-            # The two row means of the docstring, (N, 1), through γ / K.
-            weight_over_k = weight * (1.0 / grad.shape[1])
-            minus_g_mean = torch.mv(grad, weight_over_k).neg_().unsqueeze_(1)
-            g_x_mean = torch.mv(grad_x_hat, weight_over_k).unsqueeze_(1)
+            # Minus the two row means of the docstring, (N, 1): (∂L/∂y) γ / K and (∂L/∂y · x̂) γ / K.
+            minus_g_mean = torch.mv(grad_rows, weight_row).mul_(-1.0 / k).unsqueeze_(1)
+            minus_g_x_mean = torch.mv(grad_x_hat, weight_row).mul_(-1.0 / k).unsqueeze_(1)
             # g − mean(g) in one pass (g = ∂L/∂y · γ is never stored), then the x̂ term and 1/√(var + eps).
-            grad_x = torch.addcmul(minus_g_mean, grad, weight).addcmul_(normalized, g_x_mean, value=-1).mul_(rstd)
+            grad_x = torch.addcmul(minus_g_mean, grad_rows, weight_row).addcmul_(normalized, minus_g_x_mean)
+            grad_x = grad_x.mul_(rstd).view(grad.shape)
         return grad_x, grad_weight, grad_bias, None
 
 
@@ -90,10 +97,7 @@ class LayerNorm(nn.Module):
             )
         # Statistics of bf16/fp16 activations lose digits; compute them in float32.
         xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        k = self.weight.numel()
-        bias = None if self.bias is None else self.bias.view(k)
-        out = _Normalize.apply(xf.reshape(-1, k), self.weight.view(k), bias, self.eps)  # one row per group
-        return out.view(x.shape).to(x.dtype)
+        return _Normalize.apply(xf, self.weight, self.bias, self.eps).to(x.dtype)
         ### END SOLUTION
 
     def extra_repr(self) -> str:
