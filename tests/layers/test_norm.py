@@ -82,3 +82,20 @@ def test_bias_free_norm_matches_nn_layer_norm_without_bias():
     copy_parameters(ours, reference, {})
     x = (torch.randn(4, 7, 16, dtype=torch.float64) * 3 + 1).requires_grad_()
     assert_same_backward(ours(x), reference(x), x, ours, reference, {})
+
+
+def test_non_contiguous_input_and_gradient_match_nn_layer_norm():
+    # The Function reshapes to rows itself: a transposed input, and a gradient arriving through a transpose
+    # downstream, must give the same values and gradients as torch's kernel.
+    ours, reference = LayerNorm((5, 16)).double(), nn.LayerNorm((5, 16)).double()
+    with torch.no_grad():
+        reference.weight.normal_()
+        reference.bias.normal_()
+    copy_parameters(ours, reference, {})
+    base = torch.randn(3, 4, 5, 16, dtype=torch.float64) * 3 + 1
+    x = base.transpose(0, 1).requires_grad_()  # (4, 3, 5, 16), not contiguous
+    assert not x.is_contiguous()
+    # .contiguous() after the transpose: the gradient reaching the norm is then the transpose of a dense one.
+    out, expected = ours(x).transpose(1, 2).contiguous(), reference(x).transpose(1, 2).contiguous()
+    assert out.shape == (4, 5, 3, 16)
+    assert_same_backward(out, expected, x, ours, reference, {})
