@@ -40,20 +40,19 @@ class _Normalize(torch.autograd.Function):
         norm = torch.linalg.vector_norm(normalized, dim=1, keepdim=True)
         rstd = torch.addcmul(norm.new_full((), eps), norm, norm, value=1.0 / k).rsqrt_()  # 1/√(var + eps), (N, 1)
         normalized.mul_(rstd)
-        ctx.save_for_backward(normalized, weight_row, rstd)
-        ctx.weight_shape = weight.shape
+        ctx.save_for_backward(normalized, weight, rstd)
         out = normalized * weight_row if bias is None else torch.addcmul(bias.view(k), normalized, weight_row)
         return out.view(x.shape)  # β + x̂ · γ
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: Tensor):
-        normalized, weight_row, rstd = ctx.saved_tensors
-        k = weight_row.shape[0]
-        grad_rows = grad.reshape(-1, k)
-        grad_bias = grad_rows.sum(dim=0).view(ctx.weight_shape) if ctx.needs_input_grad[2] else None
+        normalized, weight, rstd = ctx.saved_tensors
+        k = weight.numel()
+        weight_row, grad_rows = weight.view(k), grad.reshape(-1, k)
+        grad_bias = grad_rows.sum(dim=0).view_as(weight) if ctx.needs_input_grad[2] else None
         grad_x_hat = grad_rows * normalized  # ∂L/∂y · x̂
-        grad_weight = grad_x_hat.sum(dim=0).view(ctx.weight_shape) if ctx.needs_input_grad[1] else None
+        grad_weight = grad_x_hat.sum(dim=0).view_as(weight) if ctx.needs_input_grad[1] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
             # Minus the two row means of the docstring, (N, 1): (∂L/∂y) γ / K and (∂L/∂y · x̂) γ / K.
